@@ -1,0 +1,293 @@
+"""Compile a ``Rulebook`` into durable_rules ruleset definitions (pure data, no engine import).
+
+Each condition C is compiled twice, into positive formulas T(C) ("C is true") and F(C)
+("C is false"); when neither fires, C is unknown because evidence is missing. That works
+because durable_rules makes every comparison false on a missing field, and every operator has
+a positive negation ($lt <-> $gte, $eq <-> $neq, ...). Both formulas are expanded here into
+disjunctive normal form, one durable rule per term, so the compiler knows exactly how many
+alpha branches a ruleset holds and can shard below the engine's limits (64 simultaneously
+true conditions, 512 distinct conditions under one node) by construction.
+
+Every pattern starts with the discriminator ``kind: proposal``, so no pattern can match the
+engine's session-state document (which otherwise re-fires rules forever).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from itertools import product
+from typing import Any
+
+from evaluator import conditions as c
+from evaluator.regex import to_engine_dialect
+from evaluator.rulebook import DeriveRule, RequireRule, Rulebook
+
+DISCRIMINATOR = {"kind": "proposal"}
+CATCH_ALL = "~catch-all"
+LENGTH_SUFFIX = "__len"
+SET_SUFFIX = "__set"
+DERIVED_ROOT = "derived"
+#: Alpha branches per ruleset. Below the engine's 64 simultaneously-true limit, which a node
+#: can only reach with that many distinct child conditions; one branch per DNF term.
+SHARD_BUDGET = 60
+#: DNF terms one rule condition may expand to (both polarities together).
+MAX_TERMS_PER_RULE = SHARD_BUDGET
+
+Atom = tuple[str, str]  # ("c", canonical JSON of a condition) or ("nm", JSON [path, regex])
+Term = tuple[Atom, ...]
+
+
+class CompileError(Exception):
+    """A rule whose condition cannot be compiled within the engine's limits."""
+
+    def __init__(self, rule: DeriveRule | RequireRule, message: str) -> None:
+        super().__init__(f"{rule.file}:{rule.line}: {rule.id}: {message}")
+        self.rule, self.message = rule, message
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a fired durable rule means: ``rule_id``'s ``role`` condition has ``truth``."""
+
+    rule_id: str
+    role: str  # "when" (derive), "applies" or "check" (require)
+    truth: bool
+
+
+@dataclass
+class Shard:
+    """One durable ruleset: rule name -> definition (without ``run``), and what it reads."""
+
+    name: str
+    rules: dict[str, dict[str, Any]] = field(default_factory=dict)
+    targets: dict[str, Target] = field(default_factory=dict)
+    paths: set[tuple[str, ...]] = field(default_factory=set)
+    cost: int = 0
+
+
+@dataclass
+class Stratum:
+    """Shards that run together on the same fact; derive strata precede the require stratum."""
+
+    level: int
+    kind: str  # "derive" or "require"
+    rule_ids: list[str] = field(default_factory=list)
+    shards: list[Shard] = field(default_factory=list)
+
+
+@dataclass
+class CompiledRulebook:
+    rulebook: Rulebook
+    strata: list[Stratum]
+
+    def definitions(self) -> dict[str, dict[str, dict[str, Any]]]:
+        """All rulesets as durable JSON (stable order): what the golden tests compare."""
+        return {shard.name: shard.rules for stratum in self.strata for shard in stratum.shards}
+
+
+def compile_rulebook(rulebook: Rulebook, prefix: str = "sbx") -> CompiledRulebook:
+    """Compile every rule of ``rulebook`` into sharded durable rulesets."""
+    strata: list[Stratum] = []
+    levels = sorted(set(rulebook.levels.values()))
+    for level in levels:
+        stratum = Stratum(level, "derive")
+        for rule in rulebook.derive:
+            if rulebook.levels[rule.id] == level:
+                _place(stratum, rule.id, _derive_groups(rule), prefix, rule)
+        strata.append(stratum)
+    final = Stratum(len(levels), "require")
+    for req in rulebook.require:
+        _place(final, req.id, _require_groups(req), prefix, req)
+    strata.append(final)
+    return CompiledRulebook(rulebook, strata)
+
+
+def _derive_groups(rule: DeriveRule) -> list[tuple[str, c.Condition]]:
+    return [("when", rule.when)]
+
+
+def _require_groups(rule: RequireRule) -> list[tuple[str, c.Condition]]:
+    groups: list[tuple[str, c.Condition]] = [("check", rule.check)]
+    if rule.applies_when is not None:
+        groups.insert(0, ("applies", rule.applies_when))
+    return groups
+
+
+def _place(stratum: Stratum, rule_id: str, groups: list[tuple[str, c.Condition]], prefix: str,
+           rule: DeriveRule | RequireRule) -> None:
+    compiled: list[tuple[str, Target, Term]] = []
+    for role, condition in groups:
+        for truth in (True, False):
+            terms = truth_terms(condition, truth, rule)
+            for index, term in enumerate(terms):
+                name = f"{rule_id}|{role}|{'T' if truth else 'F'}|{index}"
+                compiled.append((name, Target(rule_id, role, truth), term))
+    cost = sum(_term_cost(term) for _, _, term in compiled)
+    if cost > MAX_TERMS_PER_RULE:
+        raise CompileError(rule, f"its conditions expand to {cost} engine branches; the limit is "
+                           f"{MAX_TERMS_PER_RULE}. Split the rule or simplify any/in lists.")
+    if not stratum.shards or stratum.shards[-1].cost + cost > SHARD_BUDGET:
+        index = len(stratum.shards)
+        stratum.shards.append(Shard(f"{prefix}_{stratum.kind}{stratum.level}_{index}",
+                                    {CATCH_ALL: {"all": [{"m": dict(DISCRIMINATOR)}], "pri": 65535}}))
+    shard = stratum.shards[-1]
+    stratum.rule_ids.append(rule_id)
+    for name, target, term in compiled:
+        shard.rules[name] = _durable_rule(term)
+        shard.targets[name] = target
+    shard.cost += cost
+    for _, condition in groups:
+        shard.paths |= _projection(condition)
+
+
+def _term_cost(term: Term) -> int:
+    return 1 + sum(1 for kind, _ in term if kind == "nm")
+
+
+def _durable_rule(term: Term) -> dict[str, Any]:
+    conds: list[Any] = [dict(DISCRIMINATOR)]
+    negations: list[dict[str, Any]] = []
+    for kind, text in term:
+        if kind == "c":
+            conds.append(json.loads(text))
+        else:
+            path, pattern = json.loads(text)
+            negations.append({f"n{len(negations)}$not": {"$and": [dict(DISCRIMINATOR),
+                                                                  {"$mt": {path: pattern}}]}})
+    main = conds[0] if len(conds) == 1 else {"$and": conds}
+    rule: dict[str, Any] = {"all": [{"m": main}, *negations]}
+    if negations:
+        rule["dist"] = 0  # let the negated pattern look at the same (only) fact
+    return rule
+
+
+def truth_terms(condition: c.Condition, truth: bool, rule: DeriveRule | RequireRule) -> list[Term]:
+    """DNF of T(condition) (``truth``) or F(condition), as a list of conjunctive terms."""
+    if isinstance(condition, c.Not):
+        return truth_terms(condition.part, not truth, rule)
+    if isinstance(condition, (c.AllOf, c.AnyOf)):
+        conjunctive = isinstance(condition, c.AllOf) == truth
+        parts = [truth_terms(part, truth, rule) for part in condition.parts]
+        if not conjunctive:
+            return _dedupe([term for terms in parts for term in terms])
+        size = 1
+        for terms in parts:
+            size *= max(1, len(terms))
+            if size > MAX_TERMS_PER_RULE:
+                raise CompileError(rule, f"a condition expands to more than {MAX_TERMS_PER_RULE} "
+                                   "alternatives; split the rule")
+        return _dedupe([tuple(dict.fromkeys(a for term in combo for a in term))
+                        for combo in product(*parts)])
+    if isinstance(condition, c.Quantified):
+        return _quantified(condition, truth)
+    return _leaf(condition, truth)
+
+
+def _dedupe(terms: list[Term]) -> list[Term]:
+    return list(dict.fromkeys(terms))
+
+
+def _atom(cond: dict[str, Any]) -> Atom:
+    return ("c", json.dumps(cond, sort_keys=True, ensure_ascii=False))
+
+
+def subject_path(subject: c.Subject) -> str:
+    """The dotted path the engine sees for a leaf's subject."""
+    if subject.kind == "fact":
+        return f"{DERIVED_ROOT}.{subject.path[0]}"
+    if subject.kind == "item":
+        return ".".join(("$i", *subject.path))
+    return ".".join(subject.path)
+
+
+_NEGATE = {"eq": "ne", "ne": "eq", "lt": "gte", "gte": "lt", "gt": "lte", "lte": "gt",
+           "in": "not_in", "not_in": "in", "present": "absent", "absent": "present",
+           "min_items": "_lt_len", "max_items": "_gt_len", "_lt_len": "min_items", "_gt_len": "max_items"}
+_DURABLE_CMP = {"lt": "$lt", "lte": "$lte", "gt": "$gt", "gte": "$gte", "ne": "$neq"}
+
+
+def _expr(op: str, path: str, value: Any) -> dict[str, Any]:
+    """One durable condition for a (positive) operator on ``path``."""
+    if op == "eq":
+        return {"$eq": {path: value}} if isinstance(value, dict) else {path: value}
+    if op in _DURABLE_CMP:
+        return {_DURABLE_CMP[op]: {path: value}}
+    if op == "present":
+        return {"$ex": {path: 1}}
+    if op == "absent":
+        return {"$nex": {path: 1}}
+    if op == "min_items":
+        return {"$gte": {path + LENGTH_SUFFIX: value}}
+    if op == "max_items":
+        return {"$lte": {path + LENGTH_SUFFIX: value}}
+    if op == "_lt_len":
+        return {"$lt": {path + LENGTH_SUFFIX: value}}
+    if op == "_gt_len":
+        return {"$gt": {path + LENGTH_SUFFIX: value}}
+    raise AssertionError(op)
+
+
+def _operand(leaf: c.Leaf) -> Any:
+    return {"$m": ".".join(leaf.other)} if leaf.other is not None else leaf.value
+
+
+def _leaf(leaf: c.Leaf, truth: bool) -> list[Term]:
+    path = subject_path(leaf.subject)
+    if leaf.op == "contains":
+        if truth:
+            return [(_atom({"$iany": {path: {"$i": leaf.value}}}),)]
+        return [(_atom({path + LENGTH_SUFFIX: 0}),),
+                (_atom({"$iall": {path: {"$neq": {"$i": leaf.value}}}}),)]
+    if leaf.op == "matches":
+        pattern = to_engine_dialect(str(leaf.value))
+        if truth:
+            return [(_atom({"$mt": {path: pattern}}),)]
+        return [(_atom({"$ex": {path: 1}}), ("nm", json.dumps([path, pattern], ensure_ascii=False)))]
+    op = leaf.op if truth else _NEGATE[leaf.op]
+    if leaf.container:
+        path += SET_SUFFIX
+    if op == "in":
+        return [(_atom(_expr("eq", path, v)),) for v in leaf.value]
+    if op == "not_in":
+        return [tuple(_atom(_expr("ne", path, v)) for v in leaf.value)]
+    return [(_atom(_expr(op, path, _operand(leaf))),)]
+
+
+def _quantified(node: c.Quantified, truth: bool) -> list[Term]:
+    path = ".".join(node.path)
+    empty = (_atom({path + LENGTH_SUFFIX: 0}),)
+    if node.op == "none":
+        return _quantified(c.Quantified(node.path, "some", node.where, node.line), not truth)
+    universal = (node.op == "every") == truth
+    if universal:  # every item satisfies the (polarised) condition; vacuous on an empty list
+        return [empty, (_atom({"$iall": {path: item_expr(node.where, truth)}}),)]
+    return [(_atom({"$iany": {path: item_expr(node.where, truth)}}),)]
+
+
+def item_expr(condition: c.Condition, truth: bool) -> dict[str, Any]:
+    """T or F of a ``where`` condition as one durable expression over ``$i``."""
+    if isinstance(condition, c.Not):
+        return item_expr(condition.part, not truth)
+    if isinstance(condition, (c.AllOf, c.AnyOf)):
+        conjunctive = isinstance(condition, c.AllOf) == truth
+        parts = [item_expr(part, truth) for part in condition.parts]
+        if len(parts) == 1:
+            return parts[0]
+        return {"$and" if conjunctive else "$or": parts}
+    assert isinstance(condition, c.Leaf)
+    path = subject_path(condition.subject) + (SET_SUFFIX if condition.container else "")
+    op = condition.op if truth else _NEGATE[condition.op]
+    if op in ("in", "not_in"):
+        exprs = [_expr("eq" if op == "in" else "ne", path, v) for v in condition.value]
+        if len(exprs) == 1:
+            return exprs[0]
+        return {"$or" if op == "in" else "$and": exprs}
+    return _expr(op, path, condition.value)
+
+
+def _projection(condition: c.Condition) -> set[tuple[str, ...]]:
+    """Top-level paths a condition needs in the asserted fact."""
+    paths = {tuple(p) for p in c.fields_read(condition)}
+    paths |= {(DERIVED_ROOT, name) for name in c.facts_read(condition)}
+    return paths

@@ -1,0 +1,177 @@
+"""The durable_rules adapter: the only module that imports ``durable``.
+
+durable-rules 2.0.28 is unmaintained C code with crashes we cannot catch, so every known
+trigger is made impossible by construction here (see docs/engine.md and
+../shared/reference/durable-rules.md):
+
+* our own ``Host`` without timer threads (no background dispatcher, no races);
+* a catch-all rule in every ruleset (a session in which no action ran segfaults on delete);
+* the ``kind: proposal`` discriminator on every pattern (compile.py) against endless re-firing;
+* one session per proposal and shard, deleted in ``finally`` (at most 1,024 live sessions);
+* facts normalised before asserting: nulls dropped, NaN/infinite floats and integers outside
+  int64 refused, floats never written in exponent form, at most ``MAX_PROPERTIES`` properties;
+* no joins on ``id`` (the only multi-pattern rules are negations over the same fact).
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+import math
+import re
+from collections.abc import Iterable
+from types import SimpleNamespace
+from typing import Any
+
+from durable import engine as durable_engine
+
+from evaluator.compile import LENGTH_SUFFIX, SET_SUFFIX, CompiledRulebook, Shard, Target
+from evaluator.errors import EngineError
+
+MAX_PROPERTIES = 240  # the engine refuses facts with more than 255 (error 302)
+INT64 = 2**63
+_EXPONENT = re.compile(r'"(?:[^"\\]|\\.)*"|(?<![\w.])(-?\d+)(e[+-]?\d+)')
+
+
+def _dumps(value: Any, **kwargs: Any) -> str:
+    """json.dumps, but ``1e-05`` becomes ``1.0e-05``: the engine rejects a mantissa without '.'."""
+    text = json.dumps(value, **kwargs)
+    if "e" not in text:
+        return text
+    return _EXPONENT.sub(lambda m: m.group(0) if m.group(1) is None else f"{m.group(1)}.0{m.group(2)}", text)
+
+
+# The engine module serialises facts and rulesets through its module-level ``json``.
+durable_engine.json = SimpleNamespace(dumps=_dumps, loads=json.loads)
+
+
+class UnsafeValue(ValueError):
+    """A proposal value the engine cannot represent faithfully."""
+
+    def __init__(self, path: tuple[str | int, ...], reason: str) -> None:
+        super().__init__(reason)
+        self.path, self.reason = path, reason
+
+
+class _SyncHost(durable_engine.Host):  # type: ignore[misc]
+    """A Host that starts no timer threads: evaluation is synchronous in the caller's thread."""
+
+    def _run(self) -> None:
+        return None
+
+
+def normalise(data: Any, path: tuple[str | int, ...] = ()) -> Any:
+    """Copy ``data`` for the engine: drop nulls, refuse unrepresentable numbers, add markers.
+
+    Every list ``k`` gets ``k__len`` (its length) and every section or list gets ``k__set``,
+    so the engine can test list length and the presence of a section.
+    """
+    if isinstance(data, dict):
+        out: dict[str, Any] = {}
+        for key, value in data.items():
+            if value is None:
+                continue
+            out[key] = normalise(value, (*path, key))
+            if isinstance(value, list):
+                out[key + LENGTH_SUFFIX] = len(value)
+            if isinstance(value, (list, dict)):
+                out[key + SET_SUFFIX] = True
+        return out
+    if isinstance(data, list):
+        return [normalise(item, (*path, index)) for index, item in enumerate(data) if item is not None]
+    if isinstance(data, bool) or data is None or isinstance(data, str):
+        return data
+    if isinstance(data, int) and not -INT64 <= data < INT64:
+        raise UnsafeValue(path, "integer is too large (the limit is 2^63 - 1)")
+    if isinstance(data, float) and not math.isfinite(data):
+        raise UnsafeValue(path, "number must be finite (not .nan or .inf)")
+    return data
+
+
+def project(document: dict[str, Any], paths: Iterable[tuple[str, ...]]) -> dict[str, Any]:
+    """The part of a normalised document that a shard reads (sections only as markers)."""
+    out: dict[str, Any] = {}
+    for path in paths:
+        source: Any = document
+        target = out
+        for part in path[:-1]:
+            source = source.get(part) if isinstance(source, dict) else None
+            if not isinstance(source, dict):
+                break
+            target = target.setdefault(part, {})
+        else:
+            if not isinstance(source, dict):
+                continue
+            last = path[-1]
+            for key in (last + LENGTH_SUFFIX, last + SET_SUFFIX):
+                if key in source:
+                    target[key] = source[key]
+            value = source.get(last)
+            if value is not None and not isinstance(value, dict):
+                target[last] = value
+    return out
+
+
+def count_properties(fact: dict[str, Any]) -> int:
+    """Properties the engine stores for a fact: nested sections are flattened, lists count once."""
+    return sum(1 + (count_properties(v) if isinstance(v, dict) else 0) for v in fact.values())
+
+
+class DurableAdapter:
+    """Registers a compiled rulebook once and fires it on facts, one fresh session at a time."""
+
+    _sessions = itertools.count(1)
+
+    def __init__(self, compiled: CompiledRulebook) -> None:
+        self.compiled = compiled
+        self._host = _SyncHost()
+        self._fired: list[str] = []
+        definitions: dict[str, dict[str, Any]] = {}
+        for stratum in compiled.strata:
+            for shard in stratum.shards:
+                definitions[shard.name] = {
+                    name: dict(copy.deepcopy(rule), run=self._action(name)) for name, rule in shard.rules.items()
+                }
+        try:
+            self._host.set_rulesets(definitions)
+        except Exception as exc:  # the engine reports rule errors as bare Exceptions with codes
+            raise EngineError(f"the rule engine refused the compiled rules: {exc}") from None
+
+    def _action(self, name: str) -> Any:
+        fired = self._fired
+
+        def record(_context: Any) -> None:
+            fired.append(name)
+
+        return record
+
+    def fire(self, shards: Iterable[Shard], document: dict[str, Any]) -> set[Target]:
+        """Assert ``document`` into each shard; return the targets of every rule that fired."""
+        hits: set[Target] = set()
+        for shard in shards:
+            for name in self._fire_shard(shard, document):
+                if name in shard.targets:
+                    hits.add(shard.targets[name])
+        return hits
+
+    def _fire_shard(self, shard: Shard, document: dict[str, Any]) -> set[str]:
+        fact = project(document, shard.paths)
+        size = count_properties(fact)
+        if size > MAX_PROPERTIES:
+            raise EngineError(f"ruleset {shard.name} would read {size} properties from one proposal; "
+                              f"the engine's limit is {MAX_PROPERTIES}")
+        sid = str(next(self._sessions))
+        fact.update(kind="proposal", sid=sid)
+        self._fired.clear()
+        try:
+            state = self._host.assert_fact(shard.name, fact)
+        except Exception as exc:
+            # No delete_state here: a session in which no action ran crashes it (SIGSEGV).
+            raise EngineError(f"the rule engine failed on ruleset {shard.name}: {exc}") from None
+        try:
+            if isinstance(state, dict) and "exception" in state:
+                raise EngineError(f"a rule action failed in {shard.name}: {state['exception']}")
+            return set(self._fired)
+        finally:
+            self._host.delete_state(shard.name, sid)

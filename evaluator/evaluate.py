@@ -1,0 +1,163 @@
+"""Stage 4: run a proposal through the compiled rulebook and decide each rule's outcome.
+
+Derive rules run stratum by stratum (a rule only after every rule that sets a fact it reads),
+so forward chaining reaches its fixed point in one pass per stratum. Then every require rule
+gets exactly one outcome: pass, fail, not_applicable or indeterminate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from evaluator.compile import DERIVED_ROOT, CompiledRulebook, Target, compile_rulebook
+from evaluator.engine import DurableAdapter, UnsafeValue, normalise
+from evaluator.errors import EngineError, InputError, Problem
+from evaluator.loader import dotted
+from evaluator.model import Proposal
+from evaluator.rulebook import DeriveRule, RequireRule, Rulebook
+
+Truth = Literal["true", "false", "unknown"]
+Outcome = Literal["pass", "fail", "not_applicable", "indeterminate"]
+OUTCOMES: tuple[Outcome, ...] = ("pass", "fail", "not_applicable", "indeterminate")
+
+
+@dataclass(frozen=True)
+class FactValue:
+    """A derived fact's final value and where it came from (``value`` is None when unknown)."""
+
+    name: str
+    value: Any
+    origin: Literal["derived", "default", "unknown"]
+    rule_id: str | None
+
+
+@dataclass(frozen=True)
+class RuleResult:
+    rule: RequireRule
+    outcome: Outcome
+    applies: Truth
+    check: Truth
+
+
+@dataclass(frozen=True)
+class TraceStep:
+    """One rule's verdict in evaluation order; ``derived`` lists facts it set."""
+
+    stratum: int
+    rule_id: str
+    role: str
+    truth: Truth
+    derived: tuple[tuple[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    proposal: Proposal
+    rulebook: Rulebook
+    results: tuple[RuleResult, ...]
+    facts: dict[str, FactValue]
+    trace: tuple[TraceStep, ...]
+
+
+class Evaluator:
+    """Compiles a rulebook once; evaluates any number of proposals without shared state."""
+
+    def __init__(self, rulebook: Rulebook) -> None:
+        self.rulebook = rulebook
+        self.compiled: CompiledRulebook = compile_rulebook(rulebook)
+        self._adapter = DurableAdapter(self.compiled)
+        self._derive = {rule.id: rule for rule in rulebook.derive}
+        self._require = {rule.id: rule for rule in rulebook.require}
+
+    def evaluate(self, proposal: Proposal) -> Evaluation:
+        """Evaluate one proposal."""
+        document = self._normalised(proposal)
+        derived: dict[str, Any] = {}
+        document[DERIVED_ROOT] = derived
+        facts: dict[str, FactValue] = {}
+        trace: list[TraceStep] = []
+        results: list[RuleResult] = []
+        for index, stratum in enumerate(self.compiled.strata):
+            hits = self._adapter.fire(stratum.shards, document)
+            if stratum.kind == "derive":
+                self._apply_derivations(index, stratum.rule_ids, hits, facts, trace)
+                self._finalise_facts(index, facts)
+                derived.clear()
+                derived.update({n: f.value for n, f in facts.items() if f.origin != "unknown"})
+            else:
+                results.extend(self._outcome(index, rule_id, hits, trace) for rule_id in stratum.rule_ids)
+        final = {n: f if f.origin != "unknown" else FactValue(n, None, "unknown", f.rule_id)
+                 for n, f in sorted(facts.items())}
+        return Evaluation(proposal, self.rulebook, tuple(results), final, tuple(trace))
+
+    def _normalised(self, proposal: Proposal) -> dict[str, Any]:
+        try:
+            document: dict[str, Any] = normalise(proposal.data)
+        except UnsafeValue as exc:
+            _, position = proposal.source_map.locate(exc.path)
+            raise InputError(Problem(proposal.path, position.line, position.column, exc.reason,
+                                     dotted(exc.path))) from None
+        return document
+
+    def _apply_derivations(self, stratum: int, rule_ids: list[str], hits: set[Target],
+                           facts: dict[str, FactValue], trace: list[TraceStep]) -> None:
+        for rule_id in rule_ids:
+            rule = self._derive[rule_id]
+            truth = _truth(hits, rule_id, "when")
+            newly: list[tuple[str, Any]] = []
+            for name, value in rule.sets:
+                if self._settle(facts, name, value, truth, rule_id):
+                    newly.append((name, value))
+            trace.append(TraceStep(stratum, rule_id, "when", truth, tuple(newly)))
+
+    def _settle(self, facts: dict[str, FactValue], name: str, value: Any, truth: Truth,
+                rule_id: str) -> bool:
+        """Record one derive rule's effect on fact ``name``; True when it set the value.
+
+        Rules run in order (stratum, then file order) and the first that fires wins. An earlier
+        rule whose condition is unknown leaves the fact unknown, unless the later rule that
+        fires would set the very same value.
+        """
+        current = facts.get(name)
+        if truth == "unknown" and current is None:
+            facts[name] = FactValue(name, value, "unknown", rule_id)
+        if truth != "true":
+            return False
+        if current is None or (current.origin == "unknown" and current.value == value):
+            facts[name] = FactValue(name, value, "derived", rule_id)
+            return True
+        return False
+
+    def _finalise_facts(self, stratum: int, facts: dict[str, FactValue]) -> None:
+        """Facts whose setters have all run take their default when none set them."""
+        for name, fact in self.rulebook.facts.items():
+            setters = [r for r in self.rulebook.derive if any(n == name for n, _ in r.sets)]
+            done = all(self.rulebook.levels[r.id] <= stratum for r in setters)
+            if done and name not in facts:
+                facts[name] = FactValue(name, fact.default, "default", None)
+
+    def _outcome(self, stratum: int, rule_id: str, hits: set[Target], trace: list[TraceStep]) -> RuleResult:
+        rule = self._require[rule_id]
+        applies: Truth = "true" if rule.applies_when is None else _truth(hits, rule_id, "applies")
+        check = _truth(hits, rule_id, "check")
+        outcome: Outcome
+        if applies == "false":
+            outcome = "not_applicable"
+        elif applies == "unknown" or check == "unknown":
+            outcome = "indeterminate"
+        else:
+            outcome = "pass" if check == "true" else "fail"
+        trace.append(TraceStep(stratum, rule_id, "check", check if applies == "true" else applies))
+        return RuleResult(rule, outcome, applies, check)
+
+
+def _truth(hits: set[Target], rule_id: str, role: str) -> Truth:
+    true = Target(rule_id, role, True) in hits
+    false = Target(rule_id, role, False) in hits
+    if true and false:
+        raise EngineError(f"rule {rule_id}: its {role} condition came out both true and false")
+    return "true" if true else "false" if false else "unknown"
+
+
+__all__ = ["OUTCOMES", "DeriveRule", "Evaluation", "Evaluator", "FactValue", "RuleResult", "TraceStep"]

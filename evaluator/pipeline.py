@@ -1,0 +1,55 @@
+"""The public entry point: load -> validate -> model -> evaluate -> results, for many proposals.
+
+Rule packs are read once and each (framework, domain) rulebook is compiled once per
+``Session``; proposals evaluated in one session share no state (each gets fresh engine
+sessions).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from evaluator.evaluate import Evaluator
+from evaluator.loader import load_file
+from evaluator.model import build_proposal
+from evaluator.policy import DecisionPolicy, load_policy
+from evaluator.results import Report, build_report
+from evaluator.rulebook import RulePack, assemble, default_rules_dir, load_packs
+from evaluator.validate import validate_proposal
+
+
+@dataclass
+class Session:
+    """Rule packs and a policy, loaded once; evaluators compiled on first use and reused."""
+
+    rule_dirs: tuple[Path, ...] = ()
+    framework: str | None = None
+    policy_path: Path | None = None
+    packs: list[RulePack] = field(init=False)
+    policy: DecisionPolicy = field(init=False)
+    _evaluators: dict[tuple[str, str], Evaluator] = field(init=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.packs = load_packs(self.rule_dirs or (default_rules_dir(),))
+        self.policy = load_policy(self.policy_path)
+
+    def evaluator(self, framework: str, domain: str) -> Evaluator:
+        """The compiled evaluator for one framework and domain (compiled once)."""
+        key = (framework, domain)
+        if key not in self._evaluators:
+            self._evaluators[key] = Evaluator(assemble(self.packs, framework, domain))
+        return self._evaluators[key]
+
+    def check(self, path: str | Path) -> Report:
+        """Evaluate one proposal file; raises ``EvaluatorError`` subclasses on bad input."""
+        document = load_file(path)
+        validate_proposal(document)
+        proposal = build_proposal(document)
+        framework = self.framework or proposal.framework
+        evaluation = self.evaluator(framework, proposal.domain).evaluate(proposal)
+        return build_report(evaluation, self.policy)
+
+    def check_all(self, paths: Iterable[str | Path]) -> list[Report]:
+        return [self.check(path) for path in paths]

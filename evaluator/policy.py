@@ -1,0 +1,133 @@
+"""The decision policy: which rule outcomes lead to admit, admit_with_conditions, revise or reject.
+
+The policy is YAML (``rules/policy/default.yaml``); ``--policy FILE`` replaces it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from evaluator.errors import EvaluatorError, RuleFileError
+from evaluator.loader import Document, load_file
+from evaluator.rulebook import PILLARS, SEVERITIES
+
+DECISIONS = ("admit", "admit_with_conditions", "revise", "reject")  # best first
+OUTCOME_NAMES = ("pass", "fail", "not_applicable", "indeterminate")
+
+
+def _one_or_many(values: tuple[str, ...]) -> dict[str, Any]:
+    return {"oneOf": [{"enum": list(values)},
+                      {"type": "array", "items": {"enum": list(values)}, "minItems": 1, "uniqueItems": True}]}
+
+
+_SELECTOR = {"type": "object", "additionalProperties": False, "required": ["outcome"],
+             "properties": {"pillar": _one_or_many(PILLARS), "severity": _one_or_many(SEVERITIES),
+                            "outcome": _one_or_many(OUTCOME_NAMES), "min_count": {"type": "integer", "minimum": 1}}}
+POLICY_SCHEMA = {
+    "type": "object", "additionalProperties": False, "required": ["policy", "decisions", "weights"],
+    "properties": {
+        "policy": {"type": "object", "additionalProperties": False, "required": ["id", "version", "title"],
+                   "properties": {"id": {"type": "string"}, "version": {"type": "string"},
+                                  "title": {"type": "string"}}},
+        "decisions": {"type": "array", "minItems": 1, "items": {
+            "type": "object", "additionalProperties": False, "required": ["decision", "reason"],
+            "properties": {"decision": {"enum": list(DECISIONS)}, "reason": {"type": "string", "minLength": 1},
+                           "when": {"type": "object", "additionalProperties": False, "required": ["any"],
+                                    "properties": {"any": {"type": "array", "items": _SELECTOR,
+                                                           "minItems": 1}}}}}},
+        "weights": {"type": "object", "additionalProperties": False, "required": list(SEVERITIES),
+                    "properties": {s: {"type": "number", "minimum": 0} for s in SEVERITIES}},
+    },
+}
+
+
+@dataclass(frozen=True)
+class Selector:
+    """Matches findings by pillar, severity and outcome; fires when at least ``min_count`` match."""
+
+    pillars: tuple[str, ...]
+    severities: tuple[str, ...]
+    outcomes: tuple[str, ...]
+    min_count: int = 1
+
+    def describe(self) -> str:
+        parts = [" or ".join(self.outcomes)]
+        if self.severities != SEVERITIES:
+            parts.insert(0, "/".join(self.severities))
+        if self.pillars != PILLARS:
+            parts.insert(0, "/".join(self.pillars))
+        return " ".join(parts)
+
+
+@dataclass(frozen=True)
+class DecisionRule:
+    decision: str
+    reason: str
+    selectors: tuple[Selector, ...]  # empty: matches always (the fallback)
+
+
+@dataclass(frozen=True)
+class DecisionPolicy:
+    id: str
+    version: str
+    title: str
+    rules: tuple[DecisionRule, ...]
+    weights: dict[str, float]
+    path: str
+    sha256: str
+
+
+def default_policy_path() -> Path:
+    return Path(str(resources.files("evaluator.rules").joinpath("policy", "default.yaml")))
+
+
+@cache
+def load_policy(path: Path | None = None) -> DecisionPolicy:
+    """Load and check a decision policy (the shipped default when ``path`` is None)."""
+    path = path or default_policy_path()
+    try:
+        document = load_file(path)
+    except EvaluatorError as exc:
+        raise RuleFileError(exc.problems) from None
+    _check(document)
+    data = document.data
+    rules = tuple(DecisionRule(entry["decision"], entry["reason"], _selectors(entry))
+                  for entry in data["decisions"])
+    if rules[-1].selectors:
+        raise RuleFileError(f"{path}: the last entry in 'decisions' must have no 'when' (the fallback)")
+    meta = data["policy"]
+    return DecisionPolicy(meta["id"], meta["version"], meta["title"], rules,
+                          {k: float(v) for k, v in data["weights"].items()}, str(path), document.sha256)
+
+
+def _check(document: Document) -> None:
+    from evaluator.errors import Problem
+
+    validator = jsonschema.Draft202012Validator(POLICY_SCHEMA)
+    problems = []
+    for error in validator.iter_errors(document.data):
+        _, pos = document.source_map.locate(tuple(error.absolute_path))
+        problems.append(Problem(document.path, pos.line, pos.column, error.message,
+                                ".".join(map(str, error.absolute_path))))
+    if problems:
+        raise RuleFileError(problems)
+
+
+def _tuple(value: str | list[str] | None, default: tuple[str, ...]) -> tuple[str, ...]:
+    if value is None:
+        return default
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
+def _selectors(entry: dict[str, Any]) -> tuple[Selector, ...]:
+    return tuple(
+        Selector(_tuple(s.get("pillar"), PILLARS), _tuple(s.get("severity"), SEVERITIES),
+                 _tuple(s.get("outcome"), OUTCOME_NAMES), int(s.get("min_count", 1)))
+        for s in entry.get("when", {}).get("any", [])
+    )

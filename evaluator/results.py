@@ -1,0 +1,242 @@
+"""Stage 5: findings with evidence, pillar scores and the decision, as one ``Report`` value.
+
+``Report.to_dict()`` is the stable JSON contract (docs/json-output.md); the Markdown and HTML
+templates render the same dictionary.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from evaluator import __version__
+from evaluator import conditions as c
+from evaluator.evaluate import Evaluation, FactValue, RuleResult
+from evaluator.loader import dotted
+from evaluator.model import Proposal
+from evaluator.policy import DECISIONS, DecisionPolicy, Selector
+from evaluator.rulebook import PILLARS, SEVERITIES, RequireRule
+
+SCHEMA_VERSION = "1.0"
+#: Proposal fields shown as "key parameters" in reports, when present.
+KEY_PARAMETERS: tuple[tuple[str, str], ...] = (
+    ("Term start", "scope.term.start"),
+    ("Term end", "scope.term.end"),
+    ("Term (months)", "scope.term.duration_months"),
+    ("Regions", "scope.territory.regions"),
+    ("Units", "scope.scale.units"),
+    ("Participants (max)", "scope.scale.participants_max"),
+    ("SAE level", "technology.autonomous_vehicle.sae_level"),
+    ("Who can intervene", "technology.autonomous_vehicle.intervention"),
+    ("Device class", "technology.medical_ai.device_class"),
+    ("Registration", "technology.medical_ai.registration.status"),
+    ("Insured sum per unit", "insurance.sum_per_unit"),
+    ("Insurance currency", "insurance.currency"),
+    ("Reporting every (months)", "oversight.reporting.frequency_months"),
+)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """A value a rule read; ``present`` False means the field is missing and the position is
+    that of the nearest existing parent."""
+
+    path: str
+    value: Any
+    line: int
+    column: int
+    present: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "value": self.value, "line": self.line, "column": self.column,
+                "present": self.present}
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule: RequireRule
+    outcome: str
+    evidence: tuple[Evidence, ...]
+    facts: tuple[FactValue, ...]
+
+    @property
+    def location(self) -> tuple[int, int]:
+        """Where to point the applicant: the first missing field, else the first field read."""
+        for item in self.evidence:
+            if not item.present:
+                return item.line, item.column
+        return (self.evidence[0].line, self.evidence[0].column) if self.evidence else (1, 1)
+
+    def to_dict(self) -> dict[str, Any]:
+        rule = self.rule
+        return {
+            "rule_id": rule.id, "pack": rule.pack, "title": rule.title, "pillar": rule.pillar,
+            "severity": rule.severity, "outcome": self.outcome, "message": rule.message,
+            "remediation": rule.remediation, "condition": rule.condition,
+            "basis": [{"instrument": b.instrument, "article": b.article, "url": b.url,
+                       "confidence": b.confidence, "note": b.note} for b in rule.basis],
+            "evidence": [e.to_dict() for e in self.evidence],
+            "facts": [{"name": f.name, "value": f.value, "origin": f.origin} for f in self.facts],
+            "location": {"line": self.location[0], "column": self.location[1]},
+        }
+
+
+@dataclass(frozen=True)
+class PillarScore:
+    score: int
+    counts: dict[str, int]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"score": self.score, **self.counts}
+
+
+@dataclass(frozen=True)
+class Report:
+    """Everything decided about one proposal."""
+
+    evaluation: Evaluation
+    policy: DecisionPolicy
+    decision: str
+    reasons: tuple[str, ...]
+    findings: tuple[Finding, ...]
+    pillars: dict[str, PillarScore]
+    conditions: tuple[tuple[str, str], ...]
+
+    @property
+    def proposal(self) -> Proposal:
+        return self.evaluation.proposal
+
+    def passes(self, fail_on: str) -> bool:
+        """True when the decision is better than ``fail_on`` (``none``: always)."""
+        if fail_on == "none":
+            return True
+        return DECISIONS.index(self.decision) < DECISIONS.index(fail_on)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The documented JSON object (schema_version 1.0)."""
+        proposal, rulebook = self.proposal, self.evaluation.rulebook
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "tool_version": __version__,
+            "proposal": {"path": proposal.path, "id": proposal.id, "title": proposal.title,
+                         "version": proposal.version, "domain": proposal.domain,
+                         "framework": proposal.framework, "applicant": proposal.applicant,
+                         "sha256": proposal.sha256},
+            "rulebook": {"sha256": rulebook.sha256,
+                         "packs": [{"id": p.id, "title": p.title, "version": p.version, "framework": p.framework,
+                                    "sha256": p.sha256} for p in rulebook.packs],
+                         "policy": {"id": self.policy.id, "version": self.policy.version,
+                                    "sha256": self.policy.sha256}},
+            "decision": self.decision,
+            "reasons": list(self.reasons),
+            "pillars": {name: score.to_dict() for name, score in self.pillars.items()},
+            "derived_facts": _derived_facts(self.evaluation),
+            "findings": [f.to_dict() for f in self.findings],
+            "conditions": [{"rule_id": rule_id, "text": text} for rule_id, text in self.conditions],
+            "not_applied": [{"rule_id": f.rule.id, "title": f.rule.title, "why": _why_not_applied(f)}
+                            for f in self.findings if f.outcome == "not_applicable"],
+            "key_parameters": _key_parameters(proposal),
+            "trace": [{"stratum": t.stratum, "rule_id": t.rule_id, "role": t.role, "truth": t.truth,
+                       "derived": {name: value for name, value in t.derived}}
+                      for t in self.evaluation.trace],
+        }
+
+
+def build_report(evaluation: Evaluation, policy: DecisionPolicy) -> Report:
+    """Attach evidence, score the pillars and apply the decision policy."""
+    findings = tuple(_finding(evaluation, result) for result in evaluation.results)
+    decision, reasons = decide(findings, policy)
+    conditions = tuple((f.rule.id, f.rule.condition or f.rule.remediation)
+                       for f in findings if f.outcome == "fail" and f.rule.severity == "minor")
+    return Report(evaluation, policy, decision, reasons, findings, score_pillars(findings, policy), conditions)
+
+
+def decide(findings: tuple[Finding, ...], policy: DecisionPolicy) -> tuple[str, tuple[str, ...]]:
+    """First policy entry whose selectors match wins; the reasons name the rules that matched."""
+    for rule in policy.rules:
+        matched = [(s, _matching(findings, s)) for s in rule.selectors]
+        matched = [(s, hits) for s, hits in matched if len(hits) >= s.min_count]
+        if rule.selectors and not matched:
+            continue
+        reasons = [rule.reason]
+        for selector, hits in matched:
+            ids = ", ".join(f.rule.id for f in hits)
+            reasons.append(f"{selector.describe()}: {ids}")
+        return rule.decision, tuple(reasons)
+    raise AssertionError("a policy always ends with a fallback entry")
+
+
+def _matching(findings: tuple[Finding, ...], selector: Selector) -> list[Finding]:
+    return [f for f in findings if f.outcome in selector.outcomes and f.rule.severity in selector.severities
+            and f.rule.pillar in selector.pillars]
+
+
+def score_pillars(findings: tuple[Finding, ...], policy: DecisionPolicy) -> dict[str, PillarScore]:
+    """0-100 per pillar: weight of passed rules over the weight of applicable rules."""
+    out: dict[str, PillarScore] = {}
+    for pillar in PILLARS:
+        mine = [f for f in findings if f.rule.pillar == pillar]
+        counts = {"passed": 0, "failed": 0, "not_applicable": 0, "indeterminate": 0}
+        for f in mine:
+            counts[{"pass": "passed", "fail": "failed"}.get(f.outcome, f.outcome)] += 1
+        weight = sum(policy.weights[f.rule.severity] for f in mine if f.outcome != "not_applicable")
+        passed = sum(policy.weights[f.rule.severity] for f in mine if f.outcome == "pass")
+        score = 100 if weight == 0 else int(round(100 * passed / weight))
+        out[pillar] = PillarScore(score, counts)
+    return out
+
+
+def _finding(evaluation: Evaluation, result: RuleResult) -> Finding:
+    rule = result.rule
+    conditions = [rule.check] if rule.applies_when is None else [rule.applies_when, rule.check]
+    paths = list(dict.fromkeys(p for cond in conditions for p in c.fields_read(cond)))
+    facts = list(dict.fromkeys(f for cond in conditions for f in c.facts_read(cond)))
+    evidence = tuple(e for path in paths for e in evidence_for(evaluation.proposal, path))
+    fact_values = tuple(evaluation.facts[name] for name in facts if name in evaluation.facts)
+    return Finding(rule, result.outcome, evidence, fact_values)
+
+
+def evidence_for(proposal: Proposal, path: tuple[str, ...]) -> list[Evidence]:
+    """Evidence entries for a field a rule read (a computed field yields its sources too)."""
+    entries = []
+    for source in dict.fromkeys((path, *proposal.source_paths(path))):
+        present, value = proposal.value_at(source)
+        _, position = proposal.source_map.locate(source)
+        if source[:1] == ("computed",):
+            position = proposal.source_map.locate(proposal.source_paths(source)[0])[1]
+        entries.append(Evidence(dotted(source), value if present else None, position.line,
+                                position.column, present))
+    return entries
+
+
+def _derived_facts(evaluation: Evaluation) -> list[dict[str, Any]]:
+    rules = {rule.id: rule for rule in evaluation.rulebook.derive}
+    out = []
+    for fact in evaluation.facts.values():
+        rule = rules.get(fact.rule_id) if fact.rule_id else None
+        reads = ([e.to_dict() for p in c.fields_read(rule.when) for e in evidence_for(evaluation.proposal, p)]
+                 if rule else [])
+        out.append({"name": fact.name, "value": fact.value, "origin": fact.origin, "rule_id": fact.rule_id,
+                    "rule_title": rule.title if rule else None, "reads": reads,
+                    "depends_on": c.facts_read(rule.when) if rule else []})
+    return out
+
+
+def _why_not_applied(finding: Finding) -> str:
+    shown = [f"{e.path} = {e.value!r}" if e.present else f"{e.path} is missing" for e in finding.evidence[:3]]
+    shown += [f"fact {f.name} = {f.value!r}" for f in finding.facts]
+    return "applies_when is false" + (f" ({'; '.join(shown)})" if shown else "")
+
+
+def _key_parameters(proposal: Proposal) -> list[dict[str, Any]]:
+    out = []
+    for label, dotted_path in KEY_PARAMETERS:
+        path = tuple(dotted_path.split("."))
+        present, value = proposal.value_at(path)
+        if present:
+            out.append({"label": label, "path": dotted_path, "value": value,
+                        "line": proposal.source_map.locate(path)[1].line})
+    return out
+
+
+__all__ = ["SEVERITIES", "Evidence", "Finding", "PillarScore", "Report", "build_report", "decide"]

@@ -1,0 +1,621 @@
+"""Rule packs: load YAML rule files, check them thoroughly, and assemble a ``Rulebook``.
+
+A broken rule file is reported with ``file:line`` (every problem at once) and never reaches
+the engine: unknown operators and fields, values of the wrong type, unknown parameters or
+facts, duplicate ids and cycles among derive rules are all refused here.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from evaluator import conditions as c
+from evaluator.errors import EvaluatorError, Problem, RuleFileError
+from evaluator.loader import Document, PathKey, dotted, load_file
+from evaluator.regex import to_engine_dialect
+from evaluator.validate import proposal_schema
+
+PILLARS = ("eligibility", "safety", "oversight", "freedom")
+SEVERITIES = ("blocker", "major", "minor", "info")
+COMPUTED_SCHEMA = {"term_months": {"type": "integer", "description": "Months from term start to end."}}
+_FACT_TYPES = {"boolean": (bool,), "string": (str,), "integer": (int,), "number": (int, float)}
+
+
+@dataclass(frozen=True)
+class Basis:
+    """Where a requirement comes from."""
+
+    instrument: str
+    article: str
+    url: str
+    confidence: str = "verified"
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class Parameter:
+    name: str
+    value: Any
+    description: str
+    pack: str
+
+
+@dataclass(frozen=True)
+class FactDef:
+    """A fact that derive rules may set; ``default`` applies when none does."""
+
+    name: str
+    type: str
+    default: Any
+    description: str
+    values: tuple[str, ...] | None
+    pack: str
+
+
+@dataclass(frozen=True)
+class DeriveRule:
+    id: str
+    title: str
+    when: c.Condition
+    sets: tuple[tuple[str, Any], ...]
+    pack: str
+    file: str
+    line: int
+
+
+@dataclass(frozen=True)
+class RequireRule:
+    id: str
+    title: str
+    pillar: str
+    severity: str
+    applies_when: c.Condition | None
+    check: c.Condition
+    basis: tuple[Basis, ...]
+    message: str
+    remediation: str
+    condition: str | None
+    pack: str
+    file: str
+    line: int
+
+
+@dataclass(frozen=True)
+class RulePack:
+    id: str
+    title: str
+    version: str
+    framework: str
+    domains: tuple[str, ...] | None
+    effective: str
+    path: str
+    sha256: str
+    raw: dict[str, Any]
+    document: Document = field(repr=False)
+
+    def applies_to(self, domain: str) -> bool:
+        return self.domains is None or domain in self.domains
+
+
+@dataclass(frozen=True)
+class Rulebook:
+    """The packs that judge one (framework, domain), checked and ready to compile."""
+
+    framework: str
+    domain: str
+    packs: tuple[RulePack, ...]
+    parameters: dict[str, Parameter]
+    facts: dict[str, FactDef]
+    derive: tuple[DeriveRule, ...]
+    require: tuple[RequireRule, ...]
+    levels: dict[str, int]
+
+    @property
+    def sha256(self) -> str:
+        """Hash over the packs' hashes: identifies the exact rule text used."""
+        joined = "\n".join(f"{p.id}:{p.sha256}" for p in self.packs)
+        return hashlib.sha256(joined.encode()).hexdigest()
+
+    @property
+    def key(self) -> str:
+        return f"{self.framework}/{self.domain}/{self.sha256}"
+
+
+def default_rules_dir() -> Path:
+    """The rule packs shipped inside the package."""
+    return Path(str(resources.files("evaluator.rules")))
+
+
+def discover(dirs: Iterable[Path]) -> list[Path]:
+    """Every rule pack file (``*.yaml``) under the given directories or files, sorted."""
+    found: list[Path] = []
+    for base in dirs:
+        if base.is_file():
+            found.append(base)
+        elif base.is_dir():
+            found.extend(p for p in base.rglob("*.yaml") if _is_pack_file(p))
+        else:
+            raise RuleFileError(Problem(str(base), 0, 0, "rules directory or file does not exist"))
+    return sorted(dict.fromkeys(found))
+
+
+def _is_pack_file(path: Path) -> bool:
+    return not path.name.endswith(".tests.yaml") and path.parent.name != "policy"
+
+
+def load_packs(dirs: Iterable[Path]) -> list[RulePack]:
+    """Read and structurally check every pack file; raises ``RuleFileError`` listing all problems."""
+    packs: list[RulePack] = []
+    problems: list[Problem] = []
+    for path in discover(dirs):
+        try:
+            packs.append(_read_pack(path))
+        except EvaluatorError as exc:
+            problems.extend(exc.problems)
+    seen: dict[str, RulePack] = {}
+    for pack in packs:
+        if pack.id in seen:
+            problems.append(_at(pack.document, ("pack", "id"),
+                                f"duplicate pack id '{pack.id}' (also in {seen[pack.id].path})"))
+        seen[pack.id] = pack
+    if problems:
+        raise RuleFileError(problems)
+    return packs
+
+
+@cache
+def _pack_validator() -> jsonschema.Draft202012Validator:
+    text = resources.files("evaluator.schema").joinpath("rulepack-v1.schema.json").read_text("utf-8")
+    return jsonschema.Draft202012Validator(json.loads(text))
+
+
+def _read_pack(path: Path) -> RulePack:
+    try:
+        document = load_file(path)
+    except EvaluatorError as exc:
+        raise RuleFileError(exc.problems) from None
+    problems = [
+        _at(document, tuple(err.absolute_path), _schema_message(err))
+        for err in _pack_validator().iter_errors(document.data)
+    ]
+    if problems:
+        raise RuleFileError(sorted(set(problems), key=lambda p: (p.line, p.column, p.message)))
+    meta = document.data["pack"]
+    return RulePack(
+        id=meta["id"], title=meta["title"], version=meta["version"], framework=meta["framework"],
+        domains=tuple(meta["domains"]) if "domains" in meta else None, effective=meta["effective"],
+        path=str(path), sha256=document.sha256, raw=document.data, document=document,
+    )
+
+
+def _schema_message(error: jsonschema.ValidationError) -> str:
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = sorted(error.schema.get("properties", {}))
+        extra = sorted(k for k in error.instance if k not in allowed)
+        hints = [_did_you_mean(k, allowed) for k in extra]
+        return "; ".join(f"unknown key '{k}'{h}" for k, h in zip(extra, hints, strict=True))
+    return error.message
+
+
+def _did_you_mean(word: str, choices: Iterable[str]) -> str:
+    hint = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{hint[0]}'?)" if hint else ""
+
+
+def _at(document: Document, path: PathKey, message: str) -> Problem:
+    _, position = document.source_map.locate(path)
+    return Problem(document.path, position.line, position.column, message, dotted(path))
+
+
+def assemble(packs: list[RulePack], framework: str, domain: str) -> Rulebook:
+    """Check the packs of ``framework`` that apply to ``domain`` together and build a Rulebook."""
+    chosen = tuple(p for p in packs if p.framework == framework and p.applies_to(domain))
+    if not chosen:
+        known = sorted({p.framework for p in packs})
+        raise RuleFileError(f"no rule packs for framework '{framework}' and domain '{domain}' "
+                            f"(frameworks with packs: {', '.join(known) or 'none'})")
+    family = [p for p in packs if p.framework == framework]
+    return _Assembler(framework, domain, chosen, family).build()
+
+
+class _Assembler:
+    """Cross-pack checks and condition parsing; collects every problem before raising."""
+
+    def __init__(self, framework: str, domain: str, chosen: tuple[RulePack, ...],
+                 family: list[RulePack]) -> None:
+        self.framework, self.domain, self.chosen = framework, domain, chosen
+        self.problems: list[Problem] = []
+        self.parameters = self._parameters(family)
+        self.facts = self._facts(family)
+
+    def build(self) -> Rulebook:
+        derive: list[DeriveRule] = []
+        require: list[RequireRule] = []
+        ids: dict[str, str] = {}
+        for pack in self.chosen:
+            for index, raw in enumerate(pack.raw.get("derive", [])):
+                self._unique(pack, ("derive", index), raw["id"], ids)
+                derive.append(self._derive(pack, index, raw))
+            for index, raw in enumerate(pack.raw.get("require", [])):
+                self._unique(pack, ("require", index), raw["id"], ids)
+                require.append(self._require(pack, index, raw))
+        levels = self._levels(derive, require)
+        if self.problems:
+            raise RuleFileError(sorted(set(self.problems), key=lambda p: (p.file, p.line, p.message)))
+        return Rulebook(self.framework, self.domain, self.chosen, self.parameters,
+                        self._used_facts(derive, require), tuple(derive), tuple(require), levels)
+
+    def _unique(self, pack: RulePack, path: PathKey, rule_id: str, ids: dict[str, str]) -> None:
+        where = f"{pack.path}:{pack.document.source_map.locate(path + ('id',))[1].line}"
+        if rule_id in ids:
+            self.problems.append(_at(pack.document, path + ("id",),
+                                     f"duplicate rule id '{rule_id}' (first defined at {ids[rule_id]})"))
+        else:
+            ids[rule_id] = where
+
+    def _parameters(self, family: list[RulePack]) -> dict[str, Parameter]:
+        out: dict[str, Parameter] = {}
+        for pack in family:
+            for name, raw in pack.raw.get("parameters", {}).items():
+                if name in out and out[name].value != raw["value"]:
+                    self.problems.append(_at(pack.document, ("parameters", name),
+                                             f"parameter '{name}' is also defined with value "
+                                             f"{out[name].value!r} in pack '{out[name].pack}'"))
+                    continue
+                out.setdefault(name, Parameter(name, raw["value"], raw["description"], pack.id))
+        return out
+
+    def _facts(self, family: list[RulePack]) -> dict[str, FactDef]:
+        out: dict[str, FactDef] = {}
+        for pack in family:
+            for name, raw in pack.raw.get("facts", {}).items():
+                path = ("facts", name)
+                if name in out:
+                    self.problems.append(_at(pack.document, path, f"fact '{name}' is already "
+                                             f"declared in pack '{out[name].pack}'"))
+                    continue
+                values = tuple(raw["values"]) if "values" in raw else None
+                fact = FactDef(name, raw["type"], raw["default"], raw["description"], values, pack.id)
+                error = _fact_value_error(fact, raw["default"])
+                if error:
+                    self.problems.append(_at(pack.document, path + ("default",), error))
+                out[name] = fact
+        return out
+
+    def _derive(self, pack: RulePack, index: int, raw: dict[str, Any]) -> DeriveRule:
+        base: PathKey = ("derive", index)
+        parser = _ConditionParser(self, pack)
+        when = parser.parse(raw["when"], base + ("when",))
+        sets: list[tuple[str, Any]] = []
+        for name, value in raw["set"].items():
+            fact = self.facts.get(name)
+            if fact is None:
+                self.problems.append(_at(pack.document, base + ("set", name), f"unknown fact '{name}'"
+                                         f"{_did_you_mean(name, self.facts)}; declare it under facts:"))
+                continue
+            error = _fact_value_error(fact, value)
+            if error:
+                self.problems.append(_at(pack.document, base + ("set", name), error))
+            sets.append((name, value))
+        line = pack.document.source_map.locate(base)[1].line
+        return DeriveRule(raw["id"], raw["title"], when, tuple(sets), pack.id, pack.path, line)
+
+    def _require(self, pack: RulePack, index: int, raw: dict[str, Any]) -> RequireRule:
+        base: PathKey = ("require", index)
+        parser = _ConditionParser(self, pack)
+        applies = parser.parse(raw["applies_when"], base + ("applies_when",)) if "applies_when" in raw else None
+        check = parser.parse(raw["check"], base + ("check",))
+        basis = tuple(Basis(b["instrument"], b["article"], b["url"], b.get("confidence", "verified"),
+                            b.get("note")) for b in raw["basis"])
+        line = pack.document.source_map.locate(base)[1].line
+        return RequireRule(raw["id"], raw["title"], raw["pillar"], raw["severity"], applies, check, basis,
+                           raw["message"].strip(), raw["remediation"].strip(),
+                           raw.get("condition", "").strip() or None, pack.id, pack.path, line)
+
+    def _used_facts(self, derive: list[DeriveRule], require: list[RequireRule]) -> dict[str, FactDef]:
+        names = {name for rule in derive for name, _ in rule.sets}
+        names |= {f for rule in derive for f in c.facts_read(rule.when)}
+        for rule in require:
+            names |= set(_rule_facts(rule))
+        return {name: fact for name, fact in self.facts.items() if name in names}
+
+    def _levels(self, derive: list[DeriveRule], require: list[RequireRule]) -> dict[str, int]:
+        """Stratify derive rules: a rule runs after every rule that sets a fact it reads."""
+        setters: dict[str, list[DeriveRule]] = {}
+        for rule in derive:
+            for name, _ in rule.sets:
+                setters.setdefault(name, []).append(rule)
+        for rule in [*derive, *require]:
+            reads = c.facts_read(rule.when) if isinstance(rule, DeriveRule) else _rule_facts(rule)
+            for name in reads:
+                if name not in setters and name in self.facts:
+                    self._problem_for(rule, f"fact '{name}' is read but no derive rule in the "
+                                      f"packs for {self.framework}/{self.domain} sets it")
+        levels: dict[str, int] = {}
+        for rule in derive:
+            self._level(rule, setters, levels, [])
+        return levels
+
+    def _level(self, rule: DeriveRule, setters: dict[str, list[DeriveRule]], levels: dict[str, int],
+               stack: list[str]) -> int:
+        if rule.id in levels:
+            return levels[rule.id]
+        if rule.id in stack:
+            cycle = " -> ".join([*stack[stack.index(rule.id):], rule.id])
+            self._problem_for(rule, f"derive rules form a cycle: {cycle}")
+            return 0
+        stack.append(rule.id)
+        level = 0
+        for name in c.facts_read(rule.when):
+            for setter in setters.get(name, []):
+                level = max(level, self._level(setter, setters, levels, stack) + 1)
+        stack.pop()
+        levels[rule.id] = level
+        return level
+
+    def _problem_for(self, rule: DeriveRule | RequireRule, message: str) -> None:
+        self.problems.append(Problem(rule.file, rule.line, 1, f"{rule.id}: {message}"))
+
+
+def _rule_facts(rule: RequireRule) -> list[str]:
+    found = c.facts_read(rule.check)
+    if rule.applies_when is not None:
+        found = [*c.facts_read(rule.applies_when), *found]
+    return list(dict.fromkeys(found))
+
+
+def _fact_value_error(fact: FactDef, value: Any) -> str | None:
+    if isinstance(value, bool) != (fact.type == "boolean") or not isinstance(value, _FACT_TYPES[fact.type]):
+        return f"fact '{fact.name}' is of type {fact.type}; {value!r} does not fit"
+    if fact.values is not None and value not in fact.values:
+        return f"fact '{fact.name}' takes one of {', '.join(fact.values)}; {value!r} is not one"
+    return None
+
+
+class _ConditionParser:
+    """Parses one rule's conditions, checking fields, operators and values against the schemas."""
+
+    def __init__(self, owner: _Assembler, pack: RulePack) -> None:
+        self.owner, self.pack = owner, pack
+
+    def parse(self, raw: Any, path: PathKey, item: dict[str, Any] | None = None) -> c.Condition:
+        try:
+            return self._parse(raw, path, item)
+        except _Refused as refused:
+            self.owner.problems.append(_at(self.pack.document, refused.path, refused.message))
+            return c.AllOf(())
+
+    def _parse(self, raw: Any, path: PathKey, item: dict[str, Any] | None) -> c.Condition:
+        if not isinstance(raw, dict) or not raw:
+            raise _Refused(path, "a condition must be a mapping with all, any, not, or field/fact and op")
+        for key in ("all", "any"):
+            if key in raw:
+                self._only(raw, path, {key})
+                parts = raw[key]
+                if not isinstance(parts, list) or not parts:
+                    raise _Refused(path + (key,), f"'{key}' takes a non-empty list of conditions")
+                parsed = tuple(self._parse(p, path + (key, i), item) for i, p in enumerate(parts))
+                return c.AllOf(parsed) if key == "all" else c.AnyOf(parsed)
+        if "not" in raw:
+            self._only(raw, path, {"not"})
+            return c.Not(self._parse(raw["not"], path + ("not",), item))
+        return self._leaf(raw, path, item)
+
+    def _only(self, raw: dict[str, Any], path: PathKey, keys: set[str]) -> None:
+        extra = sorted(set(raw) - keys)
+        if extra:
+            raise _Refused(path + (extra[0],), f"unexpected key '{extra[0]}' beside "
+                           f"'{next(iter(keys))}'; combine conditions with all/any")
+
+    def _leaf(self, raw: dict[str, Any], path: PathKey, item: dict[str, Any] | None) -> c.Condition:
+        allowed = {"field", "fact", "op", "value", "where"}
+        for key in raw:
+            if key not in allowed:
+                raise _Refused(path + (key,), f"unknown key '{key}' in a condition"
+                               f"{_did_you_mean(key, [*allowed, 'all', 'any', 'not'])}")
+        op = raw.get("op")
+        if not isinstance(op, str):
+            raise _Refused(path, "a condition needs 'op' (or all/any/not)")
+        if op not in c.OPERATORS:
+            raise _Refused(path + ("op",), f"unknown operator '{op}'{_did_you_mean(op, c.OPERATORS)}")
+        line = self.pack.document.source_map.locate(path)[1].line
+        subject, schema = self._subject(raw, path, item)
+        if op in c.QUANTIFIERS:
+            return self._quantified(raw, path, subject, schema, op, line, item)
+        if "where" in raw:
+            raise _Refused(path + ("where",), f"'where' goes with every/some/none, not with '{op}'")
+        return self._typed_leaf(raw, path, subject, schema, op, line, item)
+
+    def _subject(self, raw: dict[str, Any], path: PathKey,
+                 item: dict[str, Any] | None) -> tuple[c.Subject, dict[str, Any]]:
+        if "fact" in raw:
+            if "field" in raw or item is not None:
+                where = "inside 'where'" if item is not None else "together with 'field'"
+                raise _Refused(path + ("fact",), f"'fact' cannot be used {where}")
+            name = raw["fact"]
+            fact = self.owner.facts.get(name) if isinstance(name, str) else None
+            if fact is None:
+                raise _Refused(path + ("fact",), f"unknown fact '{name}'{_did_you_mean(str(name), self.owner.facts)}")
+            schema: dict[str, Any] = {"type": fact.type}
+            if fact.values:
+                schema["enum"] = list(fact.values)
+            return c.Subject("fact", (name,)), schema
+        if item is not None:
+            name = raw.get("field")
+            if name is None:
+                return c.Subject("item", ()), item
+            return c.Subject("item", tuple(str(name).split("."))), self._field_schema(
+                str(name), path + ("field",), item, "the list item")
+        if "field" not in raw:
+            raise _Refused(path, "a condition needs 'field' or 'fact'")
+        name = str(raw["field"])
+        return c.Subject("field", tuple(name.split("."))), self._field_schema(name, path + ("field",), None, "")
+
+    def _field_schema(self, name: str, path: PathKey, root: dict[str, Any] | None, what: str) -> dict[str, Any]:
+        parts = name.split(".")
+        node: dict[str, Any] = root if root is not None else _root_schema()
+        walked: list[str] = []
+        for part in parts:
+            if node.get("type") == "array":
+                raise _Refused(path, f"'{'.'.join(walked)}' is a list: use every/some/none to look inside it")
+            props = node.get("properties", {})
+            if part not in props:
+                scope = what or ("the descriptor" if not walked else f"'{'.'.join(walked)}'")
+                raise _Refused(path, f"unknown field '{name}': {scope} has no '{part}'"
+                               f"{_did_you_mean(part, props)}")
+            node = props[part]
+            walked.append(part)
+        return node
+
+    def _quantified(self, raw: dict[str, Any], path: PathKey, subject: c.Subject, schema: dict[str, Any],
+                    op: str, line: int, item: dict[str, Any] | None) -> c.Condition:
+        if item is not None:
+            raise _Refused(path + ("op",), "quantifiers cannot be nested inside 'where' in rule language v1")
+        if subject.kind != "field" or schema.get("type") != "array":
+            raise _Refused(path + ("op",), f"'{op}' needs a list field; {subject} is not a list")
+        if "where" not in raw or "value" in raw:
+            raise _Refused(path, f"'{op}' takes 'where: <condition on each item>' and no 'value'")
+        where = self._parse(raw["where"], path + ("where",), schema.get("items", {}))
+        return c.Quantified(subject.path, op, where, line)
+
+    def _typed_leaf(self, raw: dict[str, Any], path: PathKey, subject: c.Subject, schema: dict[str, Any],
+                    op: str, line: int, item: dict[str, Any] | None) -> c.Leaf:
+        kind = schema.get("type")
+        if op in c.PRESENCE:
+            if "value" in raw:
+                raise _Refused(path + ("value",), f"'{op}' takes no value")
+            if subject.kind == "item" and not subject.path:
+                raise _Refused(path, f"'{op}' needs a field of the item")
+            return c.Leaf(subject, op, line=line, container=kind in ("array", "object"))
+        if "value" not in raw:
+            raise _Refused(path, f"'{op}' needs a value")
+        value, other, param = self._value(raw["value"], path + ("value",), item)
+        vpath = path + ("value",)
+        if op == "matches":
+            return self._matches(subject, schema, value, vpath, op, line, item, param)
+        if op in c.LENGTH:
+            if kind != "array":
+                raise _Refused(path + ("op",), f"'{op}' needs a list field; {subject} is {_kind_name(schema)}")
+            if other is not None or not (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
+                raise _Refused(vpath, f"'{op}' compares the list length with a whole number >= 0")
+            return c.Leaf(subject, op, value, param=param, line=line)
+        if op == "contains":
+            if kind != "array" or other is not None or item is not None:
+                raise _Refused(path + ("op",), "'contains' needs a list field (outside 'where') and a literal value")
+            self._check_type(value, schema.get("items", {}), vpath, op)
+            return c.Leaf(subject, op, value, param=param, line=line)
+        if kind in ("array", "object"):
+            raise _Refused(path + ("op",), f"'{op}' cannot compare {_kind_name(schema)}; "
+                           "use present/absent, min_items/max_items or every/some/none")
+        if op in ("in", "not_in"):
+            if not isinstance(value, list) or not value:
+                raise _Refused(vpath, f"'{op}' takes a non-empty list of values")
+            for index, entry in enumerate(value):
+                self._check_type(entry, schema, vpath + (index,), op)
+            return c.Leaf(subject, op, tuple(value), param=param, line=line)
+        if other is not None:
+            other_schema = self._field_schema(".".join(other), vpath + ("field",), None, "")
+            if _kind_name(other_schema) != _kind_name(schema):
+                raise _Refused(vpath, f"cannot compare {subject} ({_kind_name(schema)}) with "
+                               f"{'.'.join(other)} ({_kind_name(other_schema)})")
+            self._check_orderable(schema, op, path)
+            return c.Leaf(subject, op, None, other=other, line=line)
+        self._check_type(value, schema, vpath, op)
+        self._check_orderable(schema, op, path)
+        return c.Leaf(subject, op, value, param=param, line=line)
+
+    def _matches(self, subject: c.Subject, schema: dict[str, Any], value: Any, vpath: PathKey, op: str,
+                 line: int, item: dict[str, Any] | None, param: str | None) -> c.Leaf:
+        if item is not None or subject.kind == "fact":
+            raise _Refused(vpath, "'matches' is only supported on descriptor fields outside 'where'")
+        if schema.get("type") != "string" or "enum" in schema or not isinstance(value, str):
+            raise _Refused(vpath, "'matches' needs a free-text field and a pattern")
+        try:
+            to_engine_dialect(value)
+        except ValueError as exc:
+            raise _Refused(vpath, f"pattern {value!r}: {exc}") from None
+        return c.Leaf(subject, op, value, param=param, line=line)
+
+    def _value(self, raw: Any, path: PathKey, item: dict[str, Any] | None) -> tuple[Any, tuple[str, ...] | None, str | None]:
+        if isinstance(raw, dict):
+            if set(raw) == {"param"}:
+                name = raw["param"]
+                parameter = self.owner.parameters.get(name) if isinstance(name, str) else None
+                if parameter is None:
+                    raise _Refused(path + ("param",), f"unknown parameter '{name}'"
+                                   f"{_did_you_mean(str(name), self.owner.parameters)}")
+                return parameter.value, None, name
+            if set(raw) == {"field"}:
+                if item is not None:
+                    raise _Refused(path, "comparing with another field is not supported inside 'where'")
+                return None, tuple(str(raw["field"]).split(".")), None
+            raise _Refused(path, "a value is a literal, a list of literals, {param: NAME} or {field: PATH}")
+        if isinstance(raw, list) and any(isinstance(v, (dict, list)) for v in raw):
+            raise _Refused(path, "a list of values may hold only literals")
+        return raw, None, None
+
+    def _check_type(self, value: Any, schema: dict[str, Any], path: PathKey, op: str) -> None:
+        kind = schema.get("type")
+        ok = {
+            "string": isinstance(value, str),
+            "boolean": isinstance(value, bool),
+            "integer": isinstance(value, int) and not isinstance(value, bool),
+            "number": isinstance(value, (int, float)) and not isinstance(value, bool),
+        }.get(str(kind), False)
+        if not ok:
+            raise _Refused(path, f"{value!r} does not fit a field of type {_kind_name(schema)}")
+        if isinstance(value, float) and value != value:
+            raise _Refused(path, "NaN is not a value")
+        if "enum" in schema and value not in schema["enum"]:
+            raise _Refused(path, f"{value!r} is not one of the field's values: "
+                           f"{', '.join(map(str, schema['enum']))}{_did_you_mean(str(value), map(str, schema['enum']))}")
+        if schema.get("format") == "date":
+            try:
+                __import__("datetime").date.fromisoformat(value)
+            except ValueError:
+                raise _Refused(path, f"{value!r} is not a date in the form YYYY-MM-DD") from None
+
+    def _check_orderable(self, schema: dict[str, Any], op: str, path: PathKey) -> None:
+        if op in ("lt", "lte", "gt", "gte"):
+            orderable = schema.get("type") in ("integer", "number") or schema.get("format") == "date"
+            if not orderable:
+                raise _Refused(path + ("op",), f"'{op}' needs a number or date field, not {_kind_name(schema)}")
+
+
+class _Refused(Exception):
+    def __init__(self, path: PathKey, message: str) -> None:
+        super().__init__(message)
+        self.path, self.message = path, message
+
+
+@cache
+def _root_schema() -> dict[str, Any]:
+    """The proposal schema plus the computed fields (read-only; shared)."""
+    schema = dict(proposal_schema())
+    schema["properties"] = {**schema["properties"],
+                            "computed": {"type": "object", "properties": COMPUTED_SCHEMA}}
+    return schema
+
+
+def _kind_name(schema: dict[str, Any]) -> str:
+    if schema.get("format") == "date":
+        return "date"
+    if "enum" in schema:
+        return "enum"
+    return {"string": "text", "integer": "number", "number": "number", "boolean": "boolean",
+            "array": "a list", "object": "a section"}.get(str(schema.get("type")), "unknown")
+
+
+def iter_rules(rulebook: Rulebook) -> Iterator[DeriveRule | RequireRule]:
+    yield from rulebook.derive
+    yield from rulebook.require

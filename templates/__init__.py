@@ -1,0 +1,1 @@
+"""Shipped Jinja report templates (data; installed as evaluator.templates)."""
