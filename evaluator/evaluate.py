@@ -76,12 +76,13 @@ class Evaluator:
         derived: dict[str, Any] = {}
         document[DERIVED_ROOT] = derived
         facts: dict[str, FactValue] = {}
+        pending: dict[str, list[Any]] = {}
         trace: list[TraceStep] = []
         results: list[RuleResult] = []
         for index, stratum in enumerate(self.compiled.strata):
             hits = self._adapter.fire(stratum.shards, document)
             if stratum.kind == "derive":
-                self._apply_derivations(index, stratum.rule_ids, hits, facts, trace)
+                self._apply_derivations(index, stratum.rule_ids, hits, facts, pending, trace)
                 self._finalise_facts(index, facts)
                 derived.clear()
                 derived.update({n: f.value for n, f in facts.items() if f.origin != "unknown"})
@@ -101,33 +102,37 @@ class Evaluator:
         return document
 
     def _apply_derivations(self, stratum: int, rule_ids: list[str], hits: set[Target],
-                           facts: dict[str, FactValue], trace: list[TraceStep]) -> None:
+                           facts: dict[str, FactValue], pending: dict[str, list[Any]],
+                           trace: list[TraceStep]) -> None:
         for rule_id in rule_ids:
             rule = self._derive[rule_id]
             truth = _truth(hits, rule_id, "when")
             newly: list[tuple[str, Any]] = []
             for name, value in rule.sets:
-                if self._settle(facts, name, value, truth, rule_id):
+                if self._settle(facts, pending, name, value, truth, rule_id):
                     newly.append((name, value))
             trace.append(TraceStep(stratum, rule_id, "when", truth, tuple(newly)))
 
-    def _settle(self, facts: dict[str, FactValue], name: str, value: Any, truth: Truth,
-                rule_id: str) -> bool:
+    def _settle(self, facts: dict[str, FactValue], pending: dict[str, list[Any]], name: str,
+                value: Any, truth: Truth, rule_id: str) -> bool:
         """Record one derive rule's effect on fact ``name``; True when it set the value.
 
-        Rules run in order (stratum, then file order) and the first that fires wins. An earlier
-        rule whose condition is unknown leaves the fact unknown, unless the later rule that
-        fires would set the very same value.
+        Rules run in order (stratum, then file order) and the first that fires wins. Earlier
+        rules whose condition is unknown leave the fact unknown, unless each of them would
+        have set the very same value.
         """
-        current = facts.get(name)
-        if truth == "unknown" and current is None:
-            facts[name] = FactValue(name, value, "unknown", rule_id)
+        if name in facts and facts[name].origin == "derived":
+            return False
+        if truth == "unknown":
+            pending.setdefault(name, []).append(value)
+            facts[name] = FactValue(name, None, "unknown", rule_id)
+            return False
         if truth != "true":
             return False
-        if current is None or (current.origin == "unknown" and current.value == value):
-            facts[name] = FactValue(name, value, "derived", rule_id)
-            return True
-        return False
+        if any(other != value for other in pending.get(name, [])):
+            return False
+        facts[name] = FactValue(name, value, "derived", rule_id)
+        return True
 
     def _finalise_facts(self, stratum: int, facts: dict[str, FactValue]) -> None:
         """Facts whose setters have all run take their default when none set them."""

@@ -49,6 +49,7 @@ class SourceMap:
     """Field path -> position of its value (scalars) or of its key (collections)."""
 
     positions: dict[PathKey, Position] = field(default_factory=dict)
+    keys: dict[PathKey, Position] = field(default_factory=dict)
 
     def locate(self, path: PathKey) -> tuple[PathKey, Position]:
         """Position of ``path``, or of its nearest existing parent when it is missing."""
@@ -56,6 +57,10 @@ class SourceMap:
         while probe not in self.positions and probe:
             probe = probe[:-1]
         return probe, self.positions.get(probe, Position(1, 1))
+
+    def key_position(self, path: PathKey) -> Position:
+        """Position of the key that introduces ``path`` (falls back to ``locate``)."""
+        return self.keys.get(path) or self.locate(path)[1]
 
     def __contains__(self, path: object) -> bool:
         return path in self.positions
@@ -94,11 +99,11 @@ def load_bytes(raw: bytes, name: str) -> Document:
     if len(raw) > MAX_FILE_BYTES:
         raise InputError(Problem(name, 0, 0, f"file is larger than {MAX_FILE_BYTES} bytes"))
     text = _decode(raw, name)
-    if not text.strip():
+    node = _compose(text, name) if text.strip() else None
+    if node is None:
         raise InputError(Problem(name, 0, 0, "file is empty: expected a YAML mapping"))
-    node = _compose(text, name)
     if not isinstance(node, yaml.MappingNode):
-        kind = "nothing" if node is None else _kind(node)
+        kind = _kind(node)
         raise InputError(Problem(name, *_mark(node), f"top level must be a mapping, found {kind}"))
     builder = _Builder(name)
     data = builder.build(node, ())
@@ -148,8 +153,8 @@ def _mark_of(mark: Any) -> tuple[int, int]:
     return (mark.line + 1, mark.column + 1) if mark is not None else (0, 0)
 
 
-def _mark(node: yaml.Node | None) -> tuple[int, int]:
-    return _mark_of(node.start_mark) if node is not None else (1, 1)
+def _mark(node: yaml.Node) -> tuple[int, int]:
+    return _mark_of(node.start_mark)
 
 
 def _kind(node: yaml.Node) -> str:
@@ -200,6 +205,7 @@ class _Builder:
             child = path + (key,)
             anchor = value_node if isinstance(value_node, yaml.ScalarNode) else key_node
             self._record(child, anchor)
+            self.source_map.keys.setdefault(child, Position(*_mark(key_node)))
             yield key, self.build(value_node, child, depth + 1)
 
     def _record(self, path: PathKey, node: yaml.Node) -> None:

@@ -208,7 +208,10 @@ def _schema_message(error: jsonschema.ValidationError) -> str:
 
 
 def _did_you_mean(word: str, choices: Iterable[str]) -> str:
-    hint = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    options = list(choices)
+    hint = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
+    if not hint:  # "lte_than" -> "lte": a known word that the typo starts with
+        hint = sorted((o for o in options if word.startswith(o)), key=len, reverse=True)[:1]
     return f" (did you mean '{hint[0]}'?)" if hint else ""
 
 

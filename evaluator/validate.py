@@ -46,12 +46,13 @@ def validate_proposal(document: Document) -> None:
 def _problem(document: Document, error: ValidationError) -> Problem:
     path: PathKey = tuple(error.absolute_path)
     message = _message(error)
+    position = document.source_map.locate(path)[1]
     if error.validator == "additionalProperties":
         extra = _unknown_keys(error)
         if extra:
             path = path + (extra[0],)
             message = _unknown_key_message(error, extra)
-    _, position = document.source_map.locate(path)
+            position = document.source_map.key_position(path)
     return Problem(document.path, position.line, position.column, message, dotted(path) or "(top level)")
 
 

@@ -1,0 +1,190 @@
+"""The command line: the only module that prints or exits.
+
+Exit codes: 0 the decision passes ``--fail-on``; 1 it does not; 2 usage, input or rule-file
+errors (and internal errors); 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from evaluator import __version__
+from evaluator.errors import EvaluatorError
+
+EXIT_OK, EXIT_FAILED, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
+PROPOSAL_SUFFIXES = (".yaml", ".yml")
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
+                  help="Evaluate regulatory-sandbox proposals against YAML rule packs.")
+
+
+class OutputFormat(str, Enum):
+    text = "text"
+    json = "json"
+    markdown = "markdown"
+    html = "html"
+
+
+class FailOn(str, Enum):
+    admit_with_conditions = "admit_with_conditions"
+    revise = "revise"
+    reject = "reject"
+    none = "none"
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"sandbox {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """Evaluate regulatory-sandbox proposals against YAML rule packs."""
+
+
+@app.command()
+def check(
+    proposals: Annotated[list[Path], typer.Argument(help="Proposal files or directories of them.", metavar="PROPOSAL...",
+                                                    show_default=False)],
+    rules: Annotated[list[Path] | None, typer.Option("--rules", help="Rule pack directory or file "
+                     "(repeatable); default: the shipped packs.")] = None,
+    framework: Annotated[str | None, typer.Option(help="Judge under this framework instead of "
+                                                  "the proposal's metadata.framework.")] = None,
+    policy: Annotated[Path | None, typer.Option(help="Decision policy YAML; default: shipped.")] = None,
+    fmt: Annotated[OutputFormat, typer.Option("--format", help="What to print.")] = OutputFormat.text,
+    report_dir: Annotated[Path | None, typer.Option(help="Write <id>.html and <id>.md per proposal "
+                                                    "(and a summary for several) here.")] = None,
+    fail_on: Annotated[FailOn, typer.Option(help="Exit 1 when the decision is this or worse.")] = FailOn.revise,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also list passed and "
+                                          "not-applicable rules (text).")] = False,
+    debug: Annotated[bool, typer.Option(help="Show tracebacks of internal errors.")] = False,
+) -> None:
+    """Check proposals and print the decision with every finding."""
+    from evaluator.pipeline import Session
+
+    try:
+        session = Session(tuple(rules or ()), framework, policy)
+        paths = _expand(proposals)
+    except EvaluatorError as exc:
+        _fail(exc)
+    reports: list[dict[str, Any]] = []
+    passed, errors = True, False
+    for path in paths:
+        try:
+            report = session.check(path)
+        except EvaluatorError as exc:
+            _print_problems(exc)
+            errors = True
+            continue
+        reports.append(report.to_dict())
+        passed = passed and report.passes(fail_on.value)
+    if reports:
+        _emit(reports, fmt, len(paths) == 1)
+        if report_dir is not None:
+            _write(reports, report_dir)
+    raise typer.Exit(EXIT_ERROR if errors else EXIT_OK if passed else EXIT_FAILED)
+
+
+@app.command()
+def schema() -> None:
+    """Print the proposal descriptor JSON Schema (for editors and validators)."""
+    from evaluator.validate import schema_text
+
+    typer.echo(schema_text(), nl=False)
+
+
+def _expand(paths: list[Path]) -> list[Path]:
+    out: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.suffix in PROPOSAL_SUFFIXES and p.is_file())
+            if not found:
+                raise EvaluatorError(f"{path}: no proposal files (*.yaml, *.yml) in this directory")
+            out.extend(found)
+        else:
+            out.append(path)
+    return out
+
+
+def _emit(reports: list[dict[str, Any]], fmt: OutputFormat, single: bool) -> None:
+    from evaluator import render
+
+    if fmt is OutputFormat.json:
+        typer.echo(render.to_json(reports, single), nl=False)
+    elif fmt is OutputFormat.text:
+        from evaluator.textout import render_text
+
+        color = sys.stdout.isatty() and "NO_COLOR" not in os.environ
+        typer.echo("\n".join(render_text(r, color) for r in reports), nl=False, color=color)
+    elif single or fmt is OutputFormat.markdown:
+        typer.echo("\n---\n\n".join(render.render_report(r, fmt.value) for r in reports), nl=False)
+    else:
+        files = [{**r, "files": {"html": "", "md": ""}} for r in reports]
+        typer.echo(render.render_summary(files, fmt.value), nl=False)
+
+
+def _write(reports: list[dict[str, Any]], directory: Path) -> None:
+    from evaluator.render import write_reports
+
+    try:
+        written = write_reports(reports, directory)
+    except OSError as exc:
+        _fail(EvaluatorError(f"{directory}: cannot write reports: {exc.strerror or exc}"))
+    typer.echo(f"wrote {len(written)} report files to {directory}", err=True)
+
+
+def _print_problems(exc: EvaluatorError) -> None:
+    for problem in exc.problems:
+        typer.echo(f"error: {problem}", err=True)
+
+
+def _fail(exc: EvaluatorError) -> None:
+    _print_problems(exc)
+    raise typer.Exit(EXIT_ERROR)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point; returns the exit code."""
+    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    try:
+        app(args=argv, prog_name="sandbox", standalone_mode=False)
+    except typer.Exit as done:
+        return int(done.exit_code)
+    except (KeyboardInterrupt, typer.Abort):
+        sys.stderr.write("interrupted\n")
+        return EXIT_INTERRUPTED
+    except typer.TyperException as usage:
+        show = getattr(usage, "show", None)
+        if callable(show):
+            show()
+        else:
+            sys.stderr.write(f"error: {usage.format_message()}\n")
+        return EXIT_ERROR
+    except Exception as exc:  # never a bare traceback: one paragraph, the traceback on --debug
+        if debug:
+            traceback.print_exc()
+        sys.stderr.write(f"error: internal error ({type(exc).__name__}: {exc}). This is a bug in "
+                         "sandbox; please report it with the input that caused it (run with --debug "
+                         "for the traceback).\n")
+        return EXIT_ERROR
+    return EXIT_OK
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
+
+
+def console_main() -> None:
+    """The ``sandbox`` console script."""
+    sys.exit(main())

@@ -1,0 +1,127 @@
+"""Stage 6: turn reports into text, JSON, Markdown and HTML (strings and files; never printing).
+
+HTML and Markdown come from Jinja templates shipped in ``templates/``. Proposal text is data:
+HTML is autoescaped and Markdown goes through the ``md`` filter, so nothing an applicant
+writes becomes live markup. Output is byte-identical for the same inputs (no clock time).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from collections import Counter
+from collections.abc import Sequence
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+FORMATS = ("text", "json", "markdown", "html")
+REPORT_TEMPLATES = {"markdown": ("report.md.j2", ".md"), "html": ("report.html.j2", ".html")}
+SUMMARY_TEMPLATES = {"markdown": ("summary.md.j2", "summary.md"), "html": ("summary.html.j2", "index.html")}
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#!|~])")
+_AUTOLINK = re.compile(r"(?i)(?<=[a-z])(:)(?=//)|\b(www)(\.)|@")
+_MD_LINE_START = re.compile(r"^(\s*)([-+=]|\d+\.)")
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))}
+
+
+def to_json(report_dicts: Sequence[dict[str, Any]], single: bool) -> str:
+    """One object for a single proposal, else a list; stable key order, UTF-8."""
+    payload: Any = report_dicts[0] if single else list(report_dicts)
+    return json.dumps(payload, indent=2, ensure_ascii=False) + "\n"
+
+
+def md_escape(value: Any) -> str:
+    """Escape untrusted text for Markdown: no live links, images, emphasis or raw HTML."""
+    text = value if isinstance(value, str) else tojson_compact(value)
+    text = " ".join(text.split())
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = _MD_SPECIAL.sub(r"\\\1", text)
+    text = _AUTOLINK.sub(lambda m: m.group(0)[:-1] + "\\" + m.group(0)[-1], text)
+    return _MD_LINE_START.sub(lambda m: m.group(1) + "\\" + m.group(2), text)
+
+
+def tojson_compact(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
+
+
+@cache
+def _environment() -> Any:
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(resources.files("evaluator.templates"))),
+        autoescape=jinja2.select_autoescape(["html", "html.j2"]),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(md=md_escape, tojson_compact=tojson_compact, pct=lambda v: f"{int(v)}")
+    return env
+
+
+def render_template(name: str, **context: Any) -> str:
+    """Render a shipped template with ``context``."""
+    return str(_environment().get_template(name).render(**context))
+
+
+def render_report(report: dict[str, Any], fmt: str) -> str:
+    """A single report as Markdown or HTML."""
+    return render_template(REPORT_TEMPLATES[fmt][0], report=report)
+
+
+def render_summary(reports: Sequence[dict[str, Any]], fmt: str) -> str:
+    """An intake summary across many reports (each dict carries ``files``)."""
+    totals = Counter(r["decision"] for r in reports)
+    ordered = {d: totals.get(d, 0) for d in ("admit", "admit_with_conditions", "revise", "reject")}
+    return render_template(SUMMARY_TEMPLATES[fmt][0], reports=list(reports), totals=ordered)
+
+
+def safe_file_stem(proposal_id: str, taken: set[str]) -> str:
+    """A file name stem from a proposal id that cannot leave the report directory."""
+    stem = _SAFE_NAME.sub("_", proposal_id).strip("._") or "proposal"
+    stem = stem[:80]
+    if stem.lower().split(".")[0] in _RESERVED:
+        stem = f"_{stem}"
+    candidate, counter = stem, 2
+    while candidate.lower() in taken:
+        candidate = f"{stem}-{counter}"
+        counter += 1
+    taken.add(candidate.lower())
+    return candidate
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` via a temporary file and rename: never a half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as stream:
+            stream.write(text)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def write_reports(reports: Sequence[dict[str, Any]], directory: Path) -> list[Path]:
+    """Render every report (HTML and Markdown) and, for several, a summary; all-or-nothing per file."""
+    rendered: list[tuple[Path, str]] = []
+    taken: set[str] = {"index", "summary"}
+    with_files = []
+    for report in reports:
+        stem = safe_file_stem(report["proposal"]["id"], taken)
+        files = {fmt: stem + ext for fmt, (_, ext) in REPORT_TEMPLATES.items()}
+        for fmt, name in files.items():
+            rendered.append((directory / name, render_report(report, fmt)))
+        with_files.append({**report, "files": {"html": files["html"], "md": files["markdown"]}})
+    if len(reports) > 1:
+        for fmt, (_, name) in SUMMARY_TEMPLATES.items():
+            rendered.append((directory / name, render_summary(with_files, fmt)))
+    for path, text in rendered:
+        write_atomic(path, text)
+    return [path for path, _ in rendered]

@@ -1,0 +1,59 @@
+"""Shared fixtures. ``pytest --update-goldens`` rewrites the golden files instead of comparing."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+TESTS = Path(__file__).parent
+ROOT = TESTS.parent
+MINI = TESTS / "fixtures" / "packs" / "mini"
+EXAMPLES = ROOT / "examples"
+sys.path.insert(0, str(TESTS))
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--update-goldens", action="store_true", help="rewrite golden files")
+
+
+@pytest.fixture
+def update_goldens(request: pytest.FixtureRequest) -> bool:
+    return bool(request.config.getoption("--update-goldens"))
+
+
+@pytest.fixture
+def write(tmp_path: Path) -> Callable[[str, str], Path]:
+    """Write ``text`` to ``tmp_path/name`` and return the path."""
+
+    def _write(name: str, text: str) -> Path:
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    return _write
+
+
+MINIMAL_PROPOSAL = """\
+descriptor_version: 1
+metadata: {id: p1, title: Test proposal, version: "1", framework: ru-elr, domain: autonomous_vehicles}
+applicant:
+  name: ACME
+  contact: {email: a@b.ru}
+scope:
+  term: {start: 2026-06-01, end: 2029-05-31, duration_months: 36}
+technology:
+  autonomous_vehicle:
+    sae_level: 4
+    intervention: remote_operator
+    remote_operation: {dispatcher_internal_control: true}
+safety:
+  hazards:
+    - {id: H1, description: x, mitigations: [a]}
+    - {id: H2, description: y, mitigations: []}
+oversight:
+  reporting: {frequency_months: 6}
+"""

@@ -1,0 +1,141 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conftest import MINI
+from evaluator.errors import RuleFileError
+from evaluator.rulebook import assemble, load_packs
+
+HEADER = """\
+pack: {id: t, title: T, version: "1.0.0", framework: ru-elr, effective: "2026-01-01"}
+parameters:
+  cap: {value: 36, description: Cap.}
+facts:
+  flag: {type: boolean, default: false, description: A flag.}
+"""
+
+RULE = """\
+require:
+  - id: T-ONE
+    title: One
+    pillar: oversight
+    severity: major
+    check: {CHECK}
+    basis: [{instrument: I, article: A, url: "https://example.org"}]
+    message: M.
+    remediation: R.
+"""
+
+
+def errors(tmp_path: Path, text: str) -> list[str]:
+    path = tmp_path / "pack.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(RuleFileError) as caught:
+        assemble(load_packs([tmp_path]), "ru-elr", "medical_ai")
+    return [str(p).replace(str(tmp_path) + "/", "") for p in caught.value.problems]
+
+
+def with_check(check: str) -> str:
+    return HEADER + RULE.replace("{CHECK}", check)
+
+
+@pytest.mark.parametrize(
+    ("check", "expected"),
+    [
+        ("{field: scope.term.duration_months, op: lte_than, value: 3}",
+         "pack.yaml:11:52: [require[0].check.op] unknown operator 'lte_than' (did you mean 'lte'?)"),
+        ("{field: scope.term.duraton_months, op: lte, value: 3}",
+         "pack.yaml:11:20: [require[0].check.field] unknown field 'scope.term.duraton_months': "
+         "'scope.term' has no 'duraton_months' (did you mean 'duration_months'?)"),
+        ("{field: scope.term.duration_months, op: lte, value: '3'}",
+         "pack.yaml:11:64: [require[0].check.value] '3' does not fit a field of type number"),
+        ("{field: scope.term.duration_months, op: lte, value: {param: capp}}",
+         "pack.yaml:11:72: [require[0].check.value.param] unknown parameter 'capp' (did you mean 'cap'?)"),
+        ("{field: metadata.domain, op: eq, value: self_driving}",
+         "pack.yaml:11:52: [require[0].check.value] 'self_driving' is not one of the field's values: "
+         "autonomous_vehicles, medical_ai"),
+        ("{field: safety.hazards.mitigations, op: present}",
+         "pack.yaml:11:20: [require[0].check.field] 'safety.hazards' is a list: use every/some/none to "
+         "look inside it"),
+        ("{field: applicant.name, op: lt, value: x}",
+         "pack.yaml:11:40: [require[0].check.op] 'lt' needs a number or date field, not text"),
+        ("{fact: flg, op: eq, value: true}",
+         "pack.yaml:11:19: [require[0].check.fact] unknown fact 'flg' (did you mean 'flag'?)"),
+        ("{field: applicant.name, op: matches, value: '^ACME$'}",
+         "pack.yaml:11:56: [require[0].check.value] pattern '^ACME$': anchors are implicit (the whole "
+         "value must match); remove '^'"),
+        ("{all: []}", "pack.yaml:11:13: [require[0].check.all] 'all' takes a non-empty list of conditions"),
+        ("{field: safety.hazards, op: every, where: {field: mitigations, op: every, where: {op: eq, value: x}}}",
+         "pack.yaml:11:79: [require[0].check.where.op] quantifiers cannot be nested inside 'where' in "
+         "rule language v1"),
+    ],
+)
+def test_broken_condition_is_reported_with_file_line_and_field(tmp_path: Path, check: str, expected: str) -> None:
+    assert errors(tmp_path, with_check(check)) == [expected]
+
+
+def test_fact_read_but_never_derived(tmp_path: Path) -> None:
+    assert errors(tmp_path, with_check("{fact: flag, op: eq, value: true}")) == [
+        "pack.yaml:7:1: T-ONE: fact 'flag' is read but no derive rule in the packs for ru-elr/medical_ai sets it"
+    ]
+
+
+def test_duplicate_rule_ids_and_schema_errors(tmp_path: Path) -> None:
+    text = with_check("{field: applicant.name, op: present}")
+    text += RULE.replace("require:\n", "").replace("{CHECK}", "{field: applicant.name, op: present}")
+    assert errors(tmp_path, text) == [
+        "pack.yaml:15:9: [require[1].id] duplicate rule id 'T-ONE' (first defined at pack.yaml:7)"
+    ]
+
+
+def test_unknown_rule_key_gets_did_you_mean(tmp_path: Path) -> None:
+    text = with_check("{field: applicant.name, op: present}").replace("    message: M.", "    mesage: M.")
+    assert errors(tmp_path, text) == [
+        "pack.yaml:7:5: [require[0]] 'message' is a required property",
+        "pack.yaml:7:5: [require[0]] unknown key 'mesage' (did you mean 'message'?)",
+    ]
+
+
+def test_derive_cycle_is_refused(tmp_path: Path) -> None:
+    text = HEADER + """\
+  other: {type: boolean, default: false, description: Another.}
+derive:
+  - id: T-DRV-A
+    title: A
+    when: {fact: other, op: eq, value: true}
+    set: {flag: true}
+  - id: T-DRV-B
+    title: B
+    when: {fact: flag, op: eq, value: true}
+    set: {other: true}
+"""
+    assert errors(tmp_path, text) == [
+        "pack.yaml:8:1: T-DRV-A: derive rules form a cycle: T-DRV-A -> T-DRV-B -> T-DRV-A"
+    ]
+
+
+def test_fact_value_must_fit_its_type(tmp_path: Path) -> None:
+    text = HEADER + """\
+derive:
+  - id: T-DRV-A
+    title: A
+    when: {field: applicant.name, op: present}
+    set: {flag: "yes"}
+"""
+    assert errors(tmp_path, text) == [
+        "pack.yaml:10:17: [derive[0].set.flag] fact 'flag' is of type boolean; 'yes' does not fit"
+    ]
+
+
+def test_mini_pack_levels_and_facts() -> None:
+    book = assemble(load_packs([MINI]), "ru-elr", "autonomous_vehicles")
+    assert book.levels == {"MINI-DRV-DRIVERLESS": 0, "MINI-DRV-HIGH": 1}
+    assert sorted(book.facts) == ["driverless", "risk_tier"]
+    assert [r.id for r in book.require][:2] == ["MINI-TERM", "MINI-HAZARDS"]
+
+
+def test_no_packs_for_framework() -> None:
+    with pytest.raises(RuleFileError, match="no rule packs for framework 'eu-ai-act'"):
+        assemble(load_packs([MINI]), "eu-ai-act", "medical_ai")
