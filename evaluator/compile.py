@@ -10,6 +10,13 @@ true conditions, 512 distinct conditions under one node) by construction.
 
 Every pattern starts with the discriminator ``kind: proposal``, so no pattern can match the
 engine's session-state document (which otherwise re-fires rules forever).
+
+Quantifiers (every/some/none over a list) run in a first pass: each list item is asserted as
+its own fact (``kind: item``, ``q: <quantifier id>``, ``i: <index>``, the item under ``it``:
+the engine treats a top-level ``id`` as the fact's identity) and item rules judge it
+true or false; the adapter folds the item verdicts and the rule reads the result from
+``__q.<quantifier id>`` ("T" or "F"; absent when unknown). ``$or`` inside ``$iany``/``$iall``
+and ``$not`` around ``$iany`` were measured to give wrong answers, so neither is ever emitted.
 """
 
 from __future__ import annotations
@@ -28,6 +35,9 @@ CATCH_ALL = "~catch-all"
 LENGTH_SUFFIX = "__len"
 SET_SUFFIX = "__set"
 DERIVED_ROOT = "derived"
+QUANTIFIER_ROOT = "__q"
+ITEM_DISCRIMINATOR = {"kind": "item"}
+ITEM_ROOT = "it"  # an item is asserted as {"kind": "item", "q": ..., "i": ..., "it": <item>}
 #: Alpha branches per ruleset. Below the engine's 64 simultaneously-true limit, which a node
 #: can only reach with that many distinct child conditions; one branch per DNF term.
 SHARD_BUDGET = 60
@@ -66,6 +76,16 @@ class Shard:
     cost: int = 0
 
 
+@dataclass(frozen=True)
+class Quantifier:
+    """One every/some/none node of a rule, judged item by item in the first pass."""
+
+    qid: str
+    path: tuple[str, ...]
+    op: str
+    where: c.Condition
+
+
 @dataclass
 class Stratum:
     """Shards that run together on the same fact; derive strata precede the require stratum."""
@@ -79,15 +99,25 @@ class Stratum:
 @dataclass
 class CompiledRulebook:
     rulebook: Rulebook
+    items: Stratum
+    quantifiers: dict[str, Quantifier]
     strata: list[Stratum]
 
     def definitions(self) -> dict[str, dict[str, dict[str, Any]]]:
         """All rulesets as durable JSON (stable order): what the golden tests compare."""
-        return {shard.name: shard.rules for stratum in self.strata for shard in stratum.shards}
+        return {shard.name: shard.rules for stratum in [self.items, *self.strata] for shard in stratum.shards}
 
 
 def compile_rulebook(rulebook: Rulebook, prefix: str = "sbx") -> CompiledRulebook:
     """Compile every rule of ``rulebook`` into sharded durable rulesets."""
+    quantifiers: dict[str, Quantifier] = {}
+    for rule in [*rulebook.derive, *rulebook.require]:
+        for _, condition in (_derive_groups(rule) if isinstance(rule, DeriveRule) else _require_groups(rule)):
+            _collect_quantifiers(rule.id, condition, quantifiers)
+    items = Stratum(-1, "items")
+    for quantifier in quantifiers.values():
+        owner = next(r for r in [*rulebook.derive, *rulebook.require] if quantifier.qid.startswith(r.id + "__"))
+        _place(items, quantifier.qid, [("item", quantifier.where)], prefix, owner, item=True)
     strata: list[Stratum] = []
     levels = sorted(set(rulebook.levels.values()))
     for level in levels:
@@ -100,7 +130,23 @@ def compile_rulebook(rulebook: Rulebook, prefix: str = "sbx") -> CompiledRuleboo
     for req in rulebook.require:
         _place(final, req.id, _require_groups(req), prefix, req)
     strata.append(final)
-    return CompiledRulebook(rulebook, strata)
+    return CompiledRulebook(rulebook, items, quantifiers, strata)
+
+
+def quantifier_id(rule_id: str, node: c.Quantified) -> str:
+    """A stable id for a quantifier node: the rule id plus the node's line and list path."""
+    return f"{rule_id}__{node.line}_{'_'.join(node.path)}_{node.op}"
+
+
+def _collect_quantifiers(rule_id: str, condition: c.Condition, out: dict[str, Quantifier]) -> None:
+    if isinstance(condition, c.Quantified):
+        qid = quantifier_id(rule_id, condition)
+        out.setdefault(qid, Quantifier(qid, condition.path, condition.op, condition.where))
+    elif isinstance(condition, c.Not):
+        _collect_quantifiers(rule_id, condition.part, out)
+    elif isinstance(condition, (c.AllOf, c.AnyOf)):
+        for part in condition.parts:
+            _collect_quantifiers(rule_id, part, out)
 
 
 def _derive_groups(rule: DeriveRule) -> list[tuple[str, c.Condition]]:
@@ -115,7 +161,8 @@ def _require_groups(rule: RequireRule) -> list[tuple[str, c.Condition]]:
 
 
 def _place(stratum: Stratum, rule_id: str, groups: list[tuple[str, c.Condition]], prefix: str,
-           rule: DeriveRule | RequireRule) -> None:
+           rule: DeriveRule | RequireRule, item: bool = False) -> None:
+    discriminator = [dict(ITEM_DISCRIMINATOR), {"q": rule_id}] if item else [dict(DISCRIMINATOR)]
     compiled: list[tuple[str, Target, Term]] = []
     for role, condition in groups:
         for truth in (True, False):
@@ -129,31 +176,34 @@ def _place(stratum: Stratum, rule_id: str, groups: list[tuple[str, c.Condition]]
                            f"{MAX_TERMS_PER_RULE}. Split the rule or simplify any/in lists.")
     if not stratum.shards or stratum.shards[-1].cost + cost > SHARD_BUDGET:
         index = len(stratum.shards)
-        stratum.shards.append(Shard(f"{prefix}_{stratum.kind}{stratum.level}_{index}",
-                                    {CATCH_ALL: {"all": [{"m": dict(DISCRIMINATOR)}], "pri": 65535}}))
+        catch = ITEM_DISCRIMINATOR if item else DISCRIMINATOR
+        level = "" if item else str(stratum.level)
+        stratum.shards.append(Shard(f"{prefix}_{stratum.kind}{level}_{index}",
+                                    {CATCH_ALL: {"all": [{"m": dict(catch)}], "pri": 65535}}))
     shard = stratum.shards[-1]
     stratum.rule_ids.append(rule_id)
     for name, target, term in compiled:
-        shard.rules[name] = _durable_rule(term)
+        shard.rules[name] = _durable_rule(term, discriminator)
         shard.targets[name] = target
     shard.cost += cost
-    for _, condition in groups:
-        shard.paths |= _projection(condition)
+    if not item:
+        for _, condition in groups:
+            shard.paths |= _projection(rule_id, condition)
 
 
 def _term_cost(term: Term) -> int:
     return 1 + sum(1 for kind, _ in term if kind == "nm")
 
 
-def _durable_rule(term: Term) -> dict[str, Any]:
-    conds: list[Any] = [dict(DISCRIMINATOR)]
+def _durable_rule(term: Term, discriminator: list[dict[str, Any]]) -> dict[str, Any]:
+    conds: list[Any] = [*discriminator]
     negations: list[dict[str, Any]] = []
     for kind, text in term:
         if kind == "c":
             conds.append(json.loads(text))
         else:
             path, pattern = json.loads(text)
-            negations.append({f"n{len(negations)}$not": {"$and": [dict(DISCRIMINATOR),
+            negations.append({f"n{len(negations)}$not": {"$and": [*discriminator,
                                                                   {"$mt": {path: pattern}}]}})
     main = conds[0] if len(conds) == 1 else {"$and": conds}
     rule: dict[str, Any] = {"all": [{"m": main}, *negations]}
@@ -180,7 +230,7 @@ def truth_terms(condition: c.Condition, truth: bool, rule: DeriveRule | RequireR
         return _dedupe([tuple(dict.fromkeys(a for term in combo for a in term))
                         for combo in product(*parts)])
     if isinstance(condition, c.Quantified):
-        return _quantified(condition, truth)
+        return _quantified(condition, truth, rule)
     return _leaf(condition, truth)
 
 
@@ -197,7 +247,7 @@ def subject_path(subject: c.Subject) -> str:
     if subject.kind == "fact":
         return f"{DERIVED_ROOT}.{subject.path[0]}"
     if subject.kind == "item":
-        return ".".join(("$i", *subject.path))
+        return ".".join((ITEM_ROOT, *subject.path))
     return ".".join(subject.path)
 
 
@@ -251,43 +301,22 @@ def _leaf(leaf: c.Leaf, truth: bool) -> list[Term]:
         return [(_atom(_expr("eq", path, v)),) for v in leaf.value]
     if op == "not_in":
         return [tuple(_atom(_expr("ne", path, v)) for v in leaf.value)]
+    if leaf.other is not None:
+        # Measured: with the right-hand field missing, $lt and $gte are BOTH true. Guard it.
+        return [(_atom({"$ex": {".".join(leaf.other): 1}}), _atom(_expr(op, path, _operand(leaf))))]
     return [(_atom(_expr(op, path, _operand(leaf))),)]
 
 
-def _quantified(node: c.Quantified, truth: bool) -> list[Term]:
-    path = ".".join(node.path)
-    empty = (_atom({path + LENGTH_SUFFIX: 0}),)
-    if node.op == "none":
-        return _quantified(c.Quantified(node.path, "some", node.where, node.line), not truth)
-    universal = (node.op == "every") == truth
-    if universal:  # every item satisfies the (polarised) condition; vacuous on an empty list
-        return [empty, (_atom({"$iall": {path: item_expr(node.where, truth)}}),)]
-    return [(_atom({"$iany": {path: item_expr(node.where, truth)}}),)]
+def _quantified(node: c.Quantified, truth: bool, rule: DeriveRule | RequireRule) -> list[Term]:
+    path = f"{QUANTIFIER_ROOT}.{quantifier_id(rule.id, node)}"
+    return [(_atom({path: "T" if truth else "F"}),)]
 
 
-def item_expr(condition: c.Condition, truth: bool) -> dict[str, Any]:
-    """T or F of a ``where`` condition as one durable expression over ``$i``."""
-    if isinstance(condition, c.Not):
-        return item_expr(condition.part, not truth)
-    if isinstance(condition, (c.AllOf, c.AnyOf)):
-        conjunctive = isinstance(condition, c.AllOf) == truth
-        parts = [item_expr(part, truth) for part in condition.parts]
-        if len(parts) == 1:
-            return parts[0]
-        return {"$and" if conjunctive else "$or": parts}
-    assert isinstance(condition, c.Leaf)
-    path = subject_path(condition.subject) + (SET_SUFFIX if condition.container else "")
-    op = condition.op if truth else _NEGATE[condition.op]
-    if op in ("in", "not_in"):
-        exprs = [_expr("eq" if op == "in" else "ne", path, v) for v in condition.value]
-        if len(exprs) == 1:
-            return exprs[0]
-        return {"$or" if op == "in" else "$and": exprs}
-    return _expr(op, path, condition.value)
-
-
-def _projection(condition: c.Condition) -> set[tuple[str, ...]]:
-    """Top-level paths a condition needs in the asserted fact."""
+def _projection(rule_id: str, condition: c.Condition) -> set[tuple[str, ...]]:
+    """Paths a condition needs in the asserted fact, including its quantifier verdicts."""
+    quantifiers: dict[str, Quantifier] = {}
+    _collect_quantifiers(rule_id, condition, quantifiers)
     paths = {tuple(p) for p in c.fields_read(condition)}
     paths |= {(DERIVED_ROOT, name) for name in c.facts_read(condition)}
+    paths |= {(QUANTIFIER_ROOT, qid) for qid in quantifiers}
     return paths

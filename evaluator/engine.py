@@ -26,7 +26,16 @@ from typing import Any
 
 from durable import engine as durable_engine
 
-from evaluator.compile import LENGTH_SUFFIX, SET_SUFFIX, CompiledRulebook, Shard, Target
+from evaluator.compile import (
+    ITEM_ROOT,
+    LENGTH_SUFFIX,
+    SET_SUFFIX,
+    CompiledRulebook,
+    Quantifier,
+    Shard,
+    Stratum,
+    Target,
+)
 from evaluator.errors import EngineError
 
 MAX_PROPERTIES = 240  # the engine refuses facts with more than 255 (error 302)
@@ -113,6 +122,13 @@ def project(document: dict[str, Any], paths: Iterable[tuple[str, ...]]) -> dict[
     return out
 
 
+def _list_at(document: dict[str, Any], path: tuple[str, ...]) -> list[Any]:
+    node: Any = document
+    for part in path:
+        node = node.get(part) if isinstance(node, dict) else None
+    return node if isinstance(node, list) else []
+
+
 def count_properties(fact: dict[str, Any]) -> int:
     """Properties the engine stores for a fact: nested sections are flattened, lists count once."""
     return sum(1 + (count_properties(v) if isinstance(v, dict) else 0) for v in fact.values())
@@ -126,9 +142,9 @@ class DurableAdapter:
     def __init__(self, compiled: CompiledRulebook) -> None:
         self.compiled = compiled
         self._host = _SyncHost()
-        self._fired: list[str] = []
+        self._fired: list[tuple[str, int]] = []
         definitions: dict[str, dict[str, Any]] = {}
-        for stratum in compiled.strata:
+        for stratum in [compiled.items, *compiled.strata]:
             for shard in stratum.shards:
                 definitions[shard.name] = {
                     name: dict(copy.deepcopy(rule), run=self._action(name)) for name, rule in shard.rules.items()
@@ -141,8 +157,8 @@ class DurableAdapter:
     def _action(self, name: str) -> Any:
         fired = self._fired
 
-        def record(_context: Any) -> None:
-            fired.append(name)
+        def record(context: Any) -> None:
+            fired.append((name, int(context.m.i) if context.m.kind == "item" else -1))
 
         return record
 
@@ -150,28 +166,53 @@ class DurableAdapter:
         """Assert ``document`` into each shard; return the targets of every rule that fired."""
         hits: set[Target] = set()
         for shard in shards:
-            for name in self._fire_shard(shard, document):
+            fact = project(document, shard.paths)
+            for name, _ in self._session(shard, [dict(fact, kind="proposal")]):
                 if name in shard.targets:
                     hits.add(shard.targets[name])
         return hits
 
-    def _fire_shard(self, shard: Shard, document: dict[str, Any]) -> set[str]:
-        fact = project(document, shard.paths)
-        size = count_properties(fact)
-        if size > MAX_PROPERTIES:
-            raise EngineError(f"ruleset {shard.name} would read {size} properties from one proposal; "
-                              f"the engine's limit is {MAX_PROPERTIES}")
+    def fire_items(self, stratum: Stratum, quantifiers: dict[str, Quantifier],
+                   document: dict[str, Any]) -> dict[str, list[tuple[int, Target]]]:
+        """Assert every item of every quantified list as its own fact; hits per quantifier."""
+        out: dict[str, list[tuple[int, Target]]] = {}
+        for shard in stratum.shards:
+            qids = list(dict.fromkeys(t.rule_id for t in shard.targets.values()))
+            facts = [{"kind": "item", "q": qid, "i": index, ITEM_ROOT: item}
+                     for qid in qids for index, item in enumerate(_list_at(document, quantifiers[qid].path))]
+            for name, index in self._session(shard, facts):
+                if name in shard.targets:
+                    target = shard.targets[name]
+                    out.setdefault(target.rule_id, []).append((index, target))
+        return out
+
+    def _session(self, shard: Shard, facts: list[dict[str, Any]]) -> list[tuple[str, int]]:
+        """Assert ``facts`` in one fresh session of ``shard``, delete it, return what fired."""
+        if not facts:
+            return []
         sid = str(next(self._sessions))
-        fact.update(kind="proposal", sid=sid)
         self._fired.clear()
+        asserted = False
         try:
-            state = self._host.assert_fact(shard.name, fact)
-        except Exception as exc:
-            # No delete_state here: a session in which no action ran crashes it (SIGSEGV).
-            raise EngineError(f"the rule engine failed on ruleset {shard.name}: {exc}") from None
-        try:
-            if isinstance(state, dict) and "exception" in state:
-                raise EngineError(f"a rule action failed in {shard.name}: {state['exception']}")
-            return set(self._fired)
+            for fact in facts:
+                size = count_properties(fact)
+                if size > MAX_PROPERTIES:
+                    raise EngineError(f"ruleset {shard.name} would read {size} properties from one fact; "
+                                      f"the engine's limit is {MAX_PROPERTIES}")
+                fact["sid"] = sid
+                state = self._assert(shard, fact)
+                asserted = True
+                if isinstance(state, dict) and "exception" in state:
+                    raise EngineError(f"a rule action failed in {shard.name}: {state['exception']}")
+            return list(self._fired)
         finally:
-            self._host.delete_state(shard.name, sid)
+            # Only after an assert that ran an action (the catch-all always does): deleting a
+            # session in which no action ran crashes the engine (SIGSEGV).
+            if asserted:
+                self._host.delete_state(shard.name, sid)
+
+    def _assert(self, shard: Shard, fact: dict[str, Any]) -> Any:
+        try:
+            return self._host.assert_fact(shard.name, fact)
+        except Exception as exc:
+            raise EngineError(f"the rule engine failed on ruleset {shard.name}: {exc}") from None

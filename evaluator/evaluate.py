@@ -10,7 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from evaluator.compile import DERIVED_ROOT, CompiledRulebook, Target, compile_rulebook
+from evaluator.compile import (
+    DERIVED_ROOT,
+    QUANTIFIER_ROOT,
+    CompiledRulebook,
+    Quantifier,
+    Target,
+    compile_rulebook,
+)
 from evaluator.engine import DurableAdapter, UnsafeValue, normalise
 from evaluator.errors import EngineError, InputError, Problem
 from evaluator.loader import dotted
@@ -73,6 +80,7 @@ class Evaluator:
     def evaluate(self, proposal: Proposal) -> Evaluation:
         """Evaluate one proposal."""
         document = self._normalised(proposal)
+        document[QUANTIFIER_ROOT] = self._quantifier_verdicts(document)
         derived: dict[str, Any] = {}
         document[DERIVED_ROOT] = derived
         facts: dict[str, FactValue] = {}
@@ -91,6 +99,23 @@ class Evaluator:
         final = {n: f if f.origin != "unknown" else FactValue(n, None, "unknown", f.rule_id)
                  for n, f in sorted(facts.items())}
         return Evaluation(proposal, self.rulebook, tuple(results), final, tuple(trace))
+
+    def _quantifier_verdicts(self, document: dict[str, Any]) -> dict[str, str]:
+        """Fold the engine's per-item verdicts: "T"/"F" per quantifier, absent when unknown."""
+        quantifiers = self.compiled.quantifiers
+        if not quantifiers:
+            return {}
+        hits = self._adapter.fire_items(self.compiled.items, quantifiers, document)
+        verdicts: dict[str, str] = {}
+        for qid, quantifier in quantifiers.items():
+            items = _list(document, quantifier.path)
+            if items is None:
+                continue
+            truths = [_item_truth(hits.get(qid, []), index) for index in range(len(items))]
+            folded = _fold(quantifier, truths)
+            if folded != "unknown":
+                verdicts[qid] = "T" if folded == "true" else "F"
+        return verdicts
 
     def _normalised(self, proposal: Proposal) -> dict[str, Any]:
         try:
@@ -155,6 +180,30 @@ class Evaluator:
             outcome = "pass" if check == "true" else "fail"
         trace.append(TraceStep(stratum, rule_id, "check", check if applies == "true" else applies))
         return RuleResult(rule, outcome, applies, check)
+
+
+def _list(document: dict[str, Any], path: tuple[str, ...]) -> list[Any] | None:
+    node: Any = document
+    for part in path:
+        node = node.get(part) if isinstance(node, dict) else None
+    return node if isinstance(node, list) else None
+
+
+def _item_truth(hits: list[tuple[int, Target]], index: int) -> Truth:
+    truths = {target.truth for i, target in hits if i == index}
+    if truths == {True, False}:
+        raise EngineError(f"item {index} of {hits[0][1].rule_id} came out both true and false")
+    return "true" if True in truths else "false" if False in truths else "unknown"
+
+
+def _fold(quantifier: Quantifier, truths: list[Truth]) -> Truth:
+    """every: all true / any false; some: any true / all false; none: the opposite of some."""
+    if quantifier.op == "every":
+        return "false" if "false" in truths else "unknown" if "unknown" in truths else "true"
+    some: Truth = "true" if "true" in truths else "unknown" if "unknown" in truths else "false"
+    if quantifier.op == "some":
+        return some
+    return {"true": "false", "false": "true", "unknown": "unknown"}[some]  # type: ignore[return-value]
 
 
 def _truth(hits: set[Target], rule_id: str, role: str) -> Truth:
