@@ -158,7 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     """Console entry point; returns the exit code."""
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     try:
-        app(args=argv, prog_name="sandbox", standalone_mode=False)
+        # Without standalone mode, an Exit raised by a command comes back as the return value.
+        result = app(args=argv, prog_name="sandbox", standalone_mode=False)
     except typer.Exit as done:
         return int(done.exit_code)
     except (KeyboardInterrupt, typer.Abort):
@@ -178,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
                          "sandbox; please report it with the input that caused it (run with --debug "
                          "for the traceback).\n")
         return EXIT_ERROR
-    return EXIT_OK
+    return result if isinstance(result, int) else EXIT_OK
 
 
 if __name__ == "__main__":  # pragma: no cover

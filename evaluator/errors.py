@@ -20,7 +20,7 @@ class Problem:
         if self.line:
             where += f":{self.line}:{self.column or 1}"
         field = f" [{self.field}]" if self.field else ""
-        return f"{where}:{field} {self.message}"
+        return f"{where}:{field} {self.message}" if where else self.message
 
 
 class EvaluatorError(Exception):

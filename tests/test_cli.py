@@ -1,0 +1,138 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import MINI, MINIMAL_PROPOSAL
+from evaluator.cli import main
+
+RULES = ["--rules", str(MINI)]
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def proposal(write: Any) -> Path:
+    return write("p.yaml", MINIMAL_PROPOSAL)
+
+
+def test_text_output_and_exit_code_for_revise(capsys: pytest.CaptureFixture[str], proposal: Path) -> None:
+    code, out, err = run(capsys, "check", str(proposal), *RULES)
+    assert (code, err) == (1, "")
+    lines = out.splitlines()
+    assert lines[1] == "Decision: REVISE"
+    assert f"  {proposal}:14:3: fail major MINI-HAZARDS Every hazard mitigated" in lines
+    assert f"  {proposal}:1:1: indeterminate major MINI-INSURED Insurance" in lines
+    assert "      missing: insurance.sum_per_unit, insurance.risks_covered" in lines
+    assert f"  {proposal}:18:33: fail minor MINI-HIGH-REPORT High risk reports quarterly" in lines
+    assert "      fix: Add mitigations." in lines
+    assert lines[-1] == "3 passed, 2 failed, 1 indeterminate, 0 not applicable"
+    assert "\x1b[" not in out
+
+
+@pytest.mark.parametrize(("fail_on", "expected"), [("revise", 1), ("reject", 0), ("none", 0),
+                                                    ("admit_with_conditions", 1)])
+def test_fail_on_threshold(capsys: pytest.CaptureFixture[str], proposal: Path, fail_on: str, expected: int) -> None:
+    assert run(capsys, "check", str(proposal), *RULES, "--fail-on", fail_on)[0] == expected
+
+
+def test_admit_with_conditions_passes_by_default(capsys: pytest.CaptureFixture[str], write: Any) -> None:
+    good = MINIMAL_PROPOSAL.replace("mitigations: []", "mitigations: [b]") + "insurance: {sum_per_unit: 20000000}\n"
+    code, out, _ = run(capsys, "check", str(write("g.yaml", good)), *RULES, "--format", "json")
+    report = json.loads(out)
+    assert (code, report["decision"]) == (0, "admit_with_conditions")
+    assert report["conditions"] == [{"rule_id": "MINI-HIGH-REPORT", "text": "Report every three months."}]
+
+
+def test_json_contract(capsys: pytest.CaptureFixture[str], proposal: Path) -> None:
+    code, out, _ = run(capsys, "check", str(proposal), *RULES, "--format", "json")
+    report = json.loads(out)
+    assert code == 1
+    assert list(report) == ["schema_version", "tool_version", "proposal", "rulebook", "decision", "reasons",
+                            "pillars", "derived_facts", "findings", "conditions", "not_applied",
+                            "key_parameters", "trace"]
+    assert report["proposal"]["id"] == "p1" and len(report["proposal"]["sha256"]) == 64
+    assert [p["id"] for p in report["rulebook"]["packs"]] == ["mini"]
+    assert report["pillars"]["safety"] == {"score": 45, "passed": 1, "failed": 1, "not_applicable": 0,
+                                           "indeterminate": 1}
+    hazards = next(f for f in report["findings"] if f["rule_id"] == "MINI-HAZARDS")
+    assert hazards["evidence"] == [{"path": "safety.hazards", "value": [
+        {"id": "H1", "description": "x", "mitigations": ["a"]},
+        {"id": "H2", "description": "y", "mitigations": []}], "line": 14, "column": 3, "present": True}]
+    insured = next(f for f in report["findings"] if f["rule_id"] == "MINI-INSURED")
+    assert insured["outcome"] == "indeterminate"
+    assert insured["evidence"][0] == {"path": "insurance.sum_per_unit", "value": None, "line": 1,
+                                      "column": 1, "present": False}
+    assert [(f["name"], f["value"], f["origin"], f["rule_id"]) for f in report["derived_facts"]] == [
+        ("driverless", True, "derived", "MINI-DRV-DRIVERLESS"), ("risk_tier", "high", "derived", "MINI-DRV-HIGH")]
+    assert report["derived_facts"][1]["depends_on"] == ["driverless"]
+
+
+def test_several_proposals_give_a_json_list_and_a_broken_one_exit_2(
+        capsys: pytest.CaptureFixture[str], proposal: Path, write: Any) -> None:
+    broken = write("b.yaml", "descriptor_version: 1\nmetadata: {id: b}\n")
+    code, out, err = run(capsys, "check", str(proposal), str(broken), *RULES, "--format", "json")
+    assert code == 2
+    assert [r["proposal"]["id"] for r in json.loads(out)] == ["p1"]
+    assert err.splitlines() == [
+        f"error: {broken}:1:1: [(top level)] 'applicant' is required",
+        f"error: {broken}:2:1: [metadata] 'domain' is required",
+        f"error: {broken}:2:1: [metadata] 'framework' is required",
+        f"error: {broken}:2:1: [metadata] 'title' is required",
+        f"error: {broken}:2:1: [metadata] 'version' is required",
+    ]
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("a: [1\n", "YAML syntax error"),
+    ("descriptor_version: 1\nmetadat: {}\n", "unknown key 'metadat' (did you mean 'metadata'?)"),
+])
+def test_malformed_proposal_exit_2_with_file_line(capsys: pytest.CaptureFixture[str], write: Any, text: str,
+                                                  message: str) -> None:
+    path = write("m.yaml", text)
+    code, out, err = run(capsys, "check", str(path), *RULES)
+    assert (code, out) == (2, "")
+    assert f"error: {path}:2:" in err and message in err
+    assert "Traceback" not in err
+
+
+def test_broken_rules_exit_2(capsys: pytest.CaptureFixture[str], proposal: Path, write: Any) -> None:
+    bad = write("rules/bad.yaml", "pack: {id: x}\n")
+    code, out, err = run(capsys, "check", str(proposal), "--rules", str(bad.parent))
+    assert (code, out) == (2, "")
+    assert f"error: {bad}:1:1: [pack] 'title' is a required property\n" in err
+
+
+def test_report_dir_writes_html_and_markdown(capsys: pytest.CaptureFixture[str], proposal: Path,
+                                             tmp_path: Path) -> None:
+    out_dir = tmp_path / "reports"
+    code, _, err = run(capsys, "check", str(proposal), *RULES, "--report-dir", str(out_dir))
+    assert code == 1
+    assert sorted(p.name for p in out_dir.iterdir()) == ["p1.html", "p1.md"]
+    assert err == f"wrote 2 report files to {out_dir}\n"
+
+
+def test_version_schema_and_usage(capsys: pytest.CaptureFixture[str]) -> None:
+    from evaluator import __version__
+
+    assert run(capsys, "--version") == (0, f"sandbox {__version__}\n", "")
+    code, out, _ = run(capsys, "schema")
+    assert code == 0 and json.loads(out)["title"] == "sandbox proposal descriptor, version 1"
+    code, _, err = run(capsys, "check", "--nope")
+    assert code == 2 and "No such option: --nope" in err
+
+
+def test_module_entry_point_and_no_color(proposal: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "evaluator", "check", str(proposal), *RULES],
+                          capture_output=True, text=True, env={"NO_COLOR": "1", "PATH": "/usr/bin"})
+    assert done.returncode == 1
+    assert "Decision: REVISE" in done.stdout and "\x1b[" not in done.stdout
