@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 import traceback
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -25,14 +25,14 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=N
                   help="Evaluate regulatory-sandbox proposals against YAML rule packs.")
 
 
-class OutputFormat(str, Enum):
+class OutputFormat(StrEnum):
     text = "text"
     json = "json"
     markdown = "markdown"
     html = "html"
 
 
-class FailOn(str, Enum):
+class FailOn(StrEnum):
     admit_with_conditions = "admit_with_conditions"
     revise = "revise"
     reject = "reject"
@@ -172,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             sys.stderr.write(f"error: {usage.format_message()}\n")
         return EXIT_ERROR
-    except Exception as exc:  # never a bare traceback: one paragraph, the traceback on --debug
+    except Exception as exc:  # noqa: BLE001 -- never a bare traceback: one paragraph (--debug shows it)
         if debug:
             traceback.print_exc()
         sys.stderr.write(f"error: internal error ({type(exc).__name__}: {exc}). This is a bug in "

@@ -111,13 +111,18 @@ class CompiledRulebook:
 def compile_rulebook(rulebook: Rulebook, prefix: str = "sbx") -> CompiledRulebook:
     """Compile every rule of ``rulebook`` into sharded durable rulesets."""
     quantifiers: dict[str, Quantifier] = {}
-    for rule in [*rulebook.derive, *rulebook.require]:
-        for _, condition in (_derive_groups(rule) if isinstance(rule, DeriveRule) else _require_groups(rule)):
-            _collect_quantifiers(rule.id, condition, quantifiers)
+    owners: dict[str, DeriveRule | RequireRule] = {}
+    rules: list[DeriveRule | RequireRule] = [*rulebook.derive, *rulebook.require]
+    for rule in rules:
+        groups = _derive_groups(rule) if isinstance(rule, DeriveRule) else _require_groups(rule)
+        for _, condition in groups:
+            found: dict[str, Quantifier] = {}
+            _collect_quantifiers(rule.id, condition, found)
+            quantifiers.update(found)
+            owners.update(dict.fromkeys(found, rule))
     items = Stratum(-1, "items")
-    for quantifier in quantifiers.values():
-        owner = next(r for r in [*rulebook.derive, *rulebook.require] if quantifier.qid.startswith(r.id + "__"))
-        _place(items, quantifier.qid, [("item", quantifier.where)], prefix, owner, item=True)
+    for qid, quantifier in quantifiers.items():
+        _place(items, qid, [("item", quantifier.where)], prefix, owners[qid], item=True)
     strata: list[Stratum] = []
     levels = sorted(set(rulebook.levels.values()))
     for level in levels:

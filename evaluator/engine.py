@@ -151,7 +151,7 @@ class DurableAdapter:
                 }
         try:
             self._host.set_rulesets(definitions)
-        except Exception as exc:  # the engine reports rule errors as bare Exceptions with codes
+        except Exception as exc:  # noqa: BLE001 -- the engine raises bare Exceptions with error codes
             raise EngineError(f"the rule engine refused the compiled rules: {exc}") from None
 
     def _action(self, name: str) -> Any:
@@ -214,5 +214,5 @@ class DurableAdapter:
     def _assert(self, shard: Shard, fact: dict[str, Any]) -> Any:
         try:
             return self._host.assert_fact(shard.name, fact)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 -- the engine raises bare Exceptions with error codes
             raise EngineError(f"the rule engine failed on ruleset {shard.name}: {exc}") from None

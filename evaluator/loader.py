@@ -128,7 +128,7 @@ def _decode(raw: bytes, name: str) -> str:
 def _compose(text: str, name: str) -> yaml.Node | None:
     loader = _Loader(text)
     try:
-        node = loader.get_single_node()
+        node: yaml.Node | None = loader.get_single_node()
     except yaml.composer.ComposerError as exc:
         if "expected a single document" in str(exc):
             line, col = _mark_of(exc.problem_mark)

@@ -37,12 +37,11 @@ class Proposal:
         """(present, value) for a path into ``data``; null counts as absent."""
         node: Any = self.data
         for part in path:
-            if isinstance(part, int) and isinstance(node, list) and 0 <= part < len(node):
-                node = node[part]
-            elif isinstance(part, str) and isinstance(node, dict) and part in node:
-                node = node[part]
-            else:
+            in_list = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+            in_dict = isinstance(node, dict) and isinstance(part, str) and part in node
+            if not (in_list or in_dict):
                 return False, None
+            node = node[part]
         return node is not None, node
 
     def source_paths(self, path: PathKey) -> tuple[PathKey, ...]:

@@ -137,7 +137,7 @@ class Report:
                             for f in self.findings if f.outcome == "not_applicable"],
             "key_parameters": _key_parameters(proposal),
             "trace": [{"stratum": t.stratum, "rule_id": t.rule_id, "role": t.role, "truth": t.truth,
-                       "derived": {name: value for name, value in t.derived}}
+                       "derived": dict(t.derived)}
                       for t in self.evaluation.trace],
         }
 
@@ -181,7 +181,7 @@ def score_pillars(findings: tuple[Finding, ...], policy: DecisionPolicy) -> dict
             counts[{"pass": "passed", "fail": "failed"}.get(f.outcome, f.outcome)] += 1
         weight = sum(policy.weights[f.rule.severity] for f in mine if f.outcome != "not_applicable")
         passed = sum(policy.weights[f.rule.severity] for f in mine if f.outcome == "pass")
-        score = 100 if weight == 0 else int(round(100 * passed / weight))
+        score = 100 if weight == 0 else round(100 * passed / weight)
         out[pillar] = PillarScore(score, counts)
     return out
 

@@ -7,9 +7,11 @@ facts, duplicate ids and cycles among derive rules are all refused here.
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import hashlib
 import json
+import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
@@ -199,7 +201,8 @@ def _read_pack(path: Path) -> RulePack:
 
 
 def _schema_message(error: jsonschema.ValidationError) -> str:
-    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+    if (error.validator == "additionalProperties" and isinstance(error.instance, dict)
+            and isinstance(error.schema, dict)):
         allowed = sorted(error.schema.get("properties", {}))
         extra = sorted(k for k in error.instance if k not in allowed)
         hints = [_did_you_mean(k, allowed) for k in extra]
@@ -335,18 +338,19 @@ class _Assembler:
     def _levels(self, derive: list[DeriveRule], require: list[RequireRule]) -> dict[str, int]:
         """Stratify derive rules: a rule runs after every rule that sets a fact it reads."""
         setters: dict[str, list[DeriveRule]] = {}
-        for rule in derive:
-            for name, _ in rule.sets:
-                setters.setdefault(name, []).append(rule)
-        for rule in [*derive, *require]:
+        for derive_rule in derive:
+            for name, _ in derive_rule.sets:
+                setters.setdefault(name, []).append(derive_rule)
+        rules: list[DeriveRule | RequireRule] = [*derive, *require]
+        for rule in rules:
             reads = c.facts_read(rule.when) if isinstance(rule, DeriveRule) else _rule_facts(rule)
             for name in reads:
                 if name not in setters and name in self.facts:
                     self._problem_for(rule, f"fact '{name}' is read but no derive rule in the "
                                       f"packs for {self.framework}/{self.domain} sets it")
         levels: dict[str, int] = {}
-        for rule in derive:
-            self._level(rule, setters, levels, [])
+        for derive_rule in derive:
+            self._level(derive_rule, setters, levels, [])
         return levels
 
     def _level(self, rule: DeriveRule, setters: dict[str, list[DeriveRule]], levels: dict[str, int],
@@ -577,14 +581,14 @@ class _ConditionParser:
         }.get(str(kind), False)
         if not ok:
             raise _Refused(path, f"{value!r} does not fit a field of type {_kind_name(schema)}")
-        if isinstance(value, float) and value != value:
+        if isinstance(value, float) and math.isnan(value):
             raise _Refused(path, "NaN is not a value")
         if "enum" in schema and value not in schema["enum"]:
             raise _Refused(path, f"{value!r} is not one of the field's values: "
                            f"{', '.join(map(str, schema['enum']))}{_did_you_mean(str(value), map(str, schema['enum']))}")
         if schema.get("format") == "date":
             try:
-                __import__("datetime").date.fromisoformat(value)
+                dt.date.fromisoformat(value)
             except ValueError:
                 raise _Refused(path, f"{value!r} is not a date in the form YYYY-MM-DD") from None
 

@@ -63,7 +63,7 @@ def _unknown_keys(error: ValidationError) -> list[str]:
 
 
 def _unknown_key_message(error: ValidationError, extra: list[str]) -> str:
-    allowed = sorted(error.schema.get("properties", {}))
+    allowed = sorted(error.schema.get("properties", {})) if isinstance(error.schema, dict) else []
     key = extra[0]
     hint = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
     text = f"unknown key '{key}'"
@@ -96,7 +96,7 @@ def _type_name(kind: object) -> str:
     names = {"string": "text", "integer": "a whole number", "number": "a number",
              "boolean": "true or false", "array": "a list", "object": "a mapping"}
     if isinstance(kind, list):
-        return " or ".join(names.get(k, k) for k in kind)
+        return " or ".join(names.get(str(k), str(k)) for k in kind)
     return names.get(str(kind), str(kind))
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import MINI, MINIMAL_PROPOSAL
+
 from evaluator.cli import main
 
 RULES = ["--rules", str(MINI)]
@@ -133,6 +133,7 @@ def test_version_schema_and_usage(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_module_entry_point_and_no_color(proposal: Path) -> None:
     done = subprocess.run([sys.executable, "-m", "evaluator", "check", str(proposal), *RULES],
-                          capture_output=True, text=True, env={"NO_COLOR": "1", "PATH": "/usr/bin"})
+                          check=False, capture_output=True, text=True,
+                          env={"NO_COLOR": "1", "PATH": "/usr/bin"})
     assert done.returncode == 1
     assert "Decision: REVISE" in done.stdout and "\x1b[" not in done.stdout

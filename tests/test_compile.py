@@ -5,12 +5,18 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from conftest import MINI
-from evaluator import conditions as c
-from evaluator.compile import MAX_TERMS_PER_RULE, SHARD_BUDGET, CompileError, compile_rulebook, truth_terms
-from evaluator.rulebook import assemble, load_packs
 from golden_files import check_golden
+
+from evaluator import conditions as c
+from evaluator.compile import (
+    MAX_TERMS_PER_RULE,
+    SHARD_BUDGET,
+    CompileError,
+    compile_rulebook,
+    truth_terms,
+)
+from evaluator.rulebook import assemble, load_packs
 
 
 def test_mini_pack_compiles_to_the_golden_rulesets(update_goldens: bool) -> None:

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import MINI, MINIMAL_PROPOSAL
+
 from evaluator.compile import CATCH_ALL, SHARD_BUDGET, compile_rulebook
 from evaluator.engine import MAX_PROPERTIES, count_properties, normalise, project
 from evaluator.errors import EngineError, InputError
@@ -84,7 +84,8 @@ for _ in range(200):
     ev.evaluate(build_proposal(load_bytes(empty, "e.yaml")))
 print("ok")
 """
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-c", script], check=False, capture_output=True, text=True,
+                          timeout=120)
     assert (done.returncode, done.stdout.strip()) == (0, "ok"), done.stderr
 
 
@@ -206,7 +207,7 @@ def test_a_swallowed_action_exception_is_raised(mini_evaluator: Evaluator, monke
     monkeypatch.setattr(host, "assert_fact", lambda name, fact: {"exception": "boom"})
     monkeypatch.setattr(host, "delete_state", lambda name, sid: None)
     shard = mini_evaluator.compiled.strata[0].shards[0]
-    with pytest.raises(EngineError, match="a rule action failed in .*: boom"):
+    with pytest.raises(EngineError, match=r"a rule action failed in .*: boom"):
         mini_evaluator._adapter.fire([shard], normalise({}))
 
 

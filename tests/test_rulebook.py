@@ -3,8 +3,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from conftest import MINI
+
 from evaluator.errors import RuleFileError
 from evaluator.rulebook import assemble, load_packs
 
