@@ -23,7 +23,7 @@ REPORT_TEMPLATES = {"markdown": ("report.md.j2", ".md"), "html": ("report.html.j
 SUMMARY_TEMPLATES = {"markdown": ("summary.md.j2", "summary.md"), "html": ("summary.html.j2", "index.html")}
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#!|~])")
 _AUTOLINK = re.compile(r"(?i)(?<=[a-z])(:)(?=//)|\b(www)(\.)|@")
-_MD_LINE_START = re.compile(r"^(\s*)([-+=]|\d+\.)")
+_MD_LINE_START = re.compile(r"^(\s*)(?:([-+=])|(\d+)\.)")
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 _RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))}
 
@@ -41,7 +41,12 @@ def md_escape(value: Any) -> str:
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     text = _MD_SPECIAL.sub(r"\\\1", text)
     text = _AUTOLINK.sub(lambda m: m.group(0)[:-1] + "\\" + m.group(0)[-1], text)
-    return _MD_LINE_START.sub(lambda m: m.group(1) + "\\" + m.group(2), text)
+    return _MD_LINE_START.sub(_escape_line_start, text)
+
+
+def _escape_line_start(match: re.Match[str]) -> str:
+    indent, marker, number = match.groups()
+    return f"{indent}\\{marker}" if marker else f"{indent}{number}\\."
 
 
 def tojson_compact(value: Any) -> str:
