@@ -15,7 +15,7 @@ from evaluator.evaluate import Evaluation, FactValue, RuleResult
 from evaluator.loader import dotted
 from evaluator.model import Proposal
 from evaluator.policy import DECISIONS, DecisionPolicy, Selector
-from evaluator.rulebook import PILLARS, SEVERITIES, RequireRule
+from evaluator.rulebook import PILLARS, SEVERITIES, DeriveRule, RequireRule
 
 SCHEMA_VERSION = "1.0"
 #: Proposal fields shown as "key parameters" in reports, when present.
@@ -136,9 +136,7 @@ class Report:
             "not_applied": [{"rule_id": f.rule.id, "title": f.rule.title, "why": _why_not_applied(f)}
                             for f in self.findings if f.outcome == "not_applicable"],
             "key_parameters": _key_parameters(proposal),
-            "trace": [{"stratum": t.stratum, "rule_id": t.rule_id, "role": t.role, "truth": t.truth,
-                       "derived": dict(t.derived)}
-                      for t in self.evaluation.trace],
+            "trace": _trace(self.evaluation),
         }
 
 
@@ -219,6 +217,25 @@ def _derived_facts(evaluation: Evaluation) -> list[dict[str, Any]]:
         out.append({"name": fact.name, "value": fact.value, "origin": fact.origin, "rule_id": fact.rule_id,
                     "rule_title": rule.title if rule else None, "reads": reads,
                     "depends_on": c.facts_read(rule.when) if rule else []})
+    return out
+
+
+def _trace(evaluation: Evaluation) -> list[dict[str, Any]]:
+    """Every rule in evaluation order: its verdict, the values it read, the facts it set."""
+    rules: dict[str, DeriveRule | RequireRule] = {
+        r.id: r for r in [*evaluation.rulebook.derive, *evaluation.rulebook.require]}
+    out = []
+    for step in evaluation.trace:
+        rule = rules[step.rule_id]
+        conditions = [rule.when] if isinstance(rule, DeriveRule) else [
+            cond for cond in (rule.applies_when, rule.check) if cond is not None]
+        reads = [{"path": ".".join(path), "value": evaluation.proposal.value_at(path)[1]}
+                 for path in dict.fromkeys(p for cond in conditions for p in c.fields_read(cond))]
+        reads += [{"fact": name, "value": evaluation.facts[name].value}
+                  for name in dict.fromkeys(f for cond in conditions for f in c.facts_read(cond))
+                  if name in evaluation.facts]
+        out.append({"stratum": step.stratum, "rule_id": step.rule_id, "role": step.role,
+                    "truth": step.truth, "reads": reads, "derived": dict(step.derived)})
     return out
 
 
