@@ -222,8 +222,8 @@ def _derived_facts(evaluation: Evaluation) -> list[dict[str, Any]]:
 
 def _trace(evaluation: Evaluation) -> list[dict[str, Any]]:
     """Every rule in evaluation order: its verdict, the values it read, the facts it set."""
-    rules: dict[str, DeriveRule | RequireRule] = {
-        r.id: r for r in [*evaluation.rulebook.derive, *evaluation.rulebook.require]}
+    rules: dict[str, DeriveRule | RequireRule] = {r.id: r for r in evaluation.rulebook.derive}
+    rules.update((r.id, r) for r in evaluation.rulebook.require)
     out = []
     for step in evaluation.trace:
         rule = rules[step.rule_id]
