@@ -90,7 +90,7 @@ def check(
         reports.append(report.to_dict())
         passed = passed and report.passes(fail_on.value)
     if reports:
-        _emit(reports, fmt, len(paths) == 1)
+        _emit(reports, fmt, len(paths) == 1, verbose)
         if report_dir is not None:
             _write(reports, report_dir)
     raise typer.Exit(EXIT_ERROR if errors else EXIT_OK if passed else EXIT_FAILED)
@@ -117,7 +117,7 @@ def _expand(paths: list[Path]) -> list[Path]:
     return out
 
 
-def _emit(reports: list[dict[str, Any]], fmt: OutputFormat, single: bool) -> None:
+def _emit(reports: list[dict[str, Any]], fmt: OutputFormat, single: bool, verbose: bool) -> None:
     from evaluator import render
 
     if fmt is OutputFormat.json:
@@ -126,7 +126,7 @@ def _emit(reports: list[dict[str, Any]], fmt: OutputFormat, single: bool) -> Non
         from evaluator.textout import render_text
 
         color = sys.stdout.isatty() and "NO_COLOR" not in os.environ
-        typer.echo("\n".join(render_text(r, color) for r in reports), nl=False, color=color)
+        typer.echo("\n".join(render_text(r, color, verbose) for r in reports), nl=False, color=color)
     elif single or fmt is OutputFormat.markdown:
         typer.echo("\n---\n\n".join(render.render_report(r, fmt.value) for r in reports), nl=False)
     else:

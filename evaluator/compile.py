@@ -139,8 +139,8 @@ def compile_rulebook(rulebook: Rulebook, prefix: str = "sbx") -> CompiledRuleboo
 
 
 def quantifier_id(rule_id: str, node: c.Quantified) -> str:
-    """A stable id for a quantifier node: the rule id plus the node's line and list path."""
-    return f"{rule_id}__{node.line}_{'_'.join(node.path)}_{node.op}"
+    """A stable id for a quantifier node: the rule id plus where the node stands in the file."""
+    return f"{rule_id}__{node.line}_{node.column}_{'_'.join(node.path)}_{node.op}"
 
 
 def _collect_quantifiers(rule_id: str, condition: c.Condition, out: dict[str, Quantifier]) -> None:

@@ -60,6 +60,7 @@ class Quantified:
     op: str
     where: Condition
     line: int = 0
+    column: int = 0
 
 
 @dataclass(frozen=True)

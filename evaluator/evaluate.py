@@ -14,12 +14,13 @@ from evaluator.compile import (
     DERIVED_ROOT,
     QUANTIFIER_ROOT,
     CompiledRulebook,
+    CompileError,
     Quantifier,
     Target,
     compile_rulebook,
 )
 from evaluator.engine import DurableAdapter, UnsafeValue, normalise
-from evaluator.errors import EngineError, InputError, Problem
+from evaluator.errors import EngineError, InputError, Problem, RuleFileError
 from evaluator.loader import dotted
 from evaluator.model import Proposal
 from evaluator.rulebook import DeriveRule, RequireRule, Rulebook
@@ -72,7 +73,10 @@ class Evaluator:
 
     def __init__(self, rulebook: Rulebook) -> None:
         self.rulebook = rulebook
-        self.compiled: CompiledRulebook = compile_rulebook(rulebook)
+        try:
+            self.compiled: CompiledRulebook = compile_rulebook(rulebook)
+        except CompileError as exc:
+            raise RuleFileError(Problem(exc.rule.file, exc.rule.line, 1, f"{exc.rule.id}: {exc.message}")) from None
         self._adapter = DurableAdapter(self.compiled)
         self._derive = {rule.id: rule for rule in rulebook.derive}
         self._require = {rule.id: rule for rule in rulebook.require}
@@ -178,7 +182,10 @@ class Evaluator:
             outcome = "indeterminate"
         else:
             outcome = "pass" if check == "true" else "fail"
-        trace.append(TraceStep(stratum, rule_id, "check", check if applies == "true" else applies))
+        if applies == "true":
+            trace.append(TraceStep(stratum, rule_id, "check", check))
+        else:
+            trace.append(TraceStep(stratum, rule_id, "applies", applies))
         return RuleResult(rule, outcome, applies, check)
 
 

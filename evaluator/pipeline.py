@@ -16,7 +16,14 @@ from evaluator.loader import load_file
 from evaluator.model import build_proposal
 from evaluator.policy import DecisionPolicy, load_policy
 from evaluator.results import Report, build_report
-from evaluator.rulebook import RulePack, assemble, default_rules_dir, load_packs
+from evaluator.rulebook import (
+    Rulebook,
+    RulePack,
+    assemble,
+    assemble_all,
+    default_rules_dir,
+    load_packs,
+)
 from evaluator.validate import validate_proposal
 
 
@@ -29,17 +36,20 @@ class Session:
     policy_path: Path | None = None
     packs: list[RulePack] = field(init=False)
     policy: DecisionPolicy = field(init=False)
+    _rulebooks: dict[tuple[str, str], Rulebook] = field(init=False)
     _evaluators: dict[tuple[str, str], Evaluator] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self.packs = load_packs(self.rule_dirs or (default_rules_dir(),))
+        self._rulebooks = assemble_all(self.packs)  # every pack is checked, not just the ones used
         self.policy = load_policy(self.policy_path)
 
     def evaluator(self, framework: str, domain: str) -> Evaluator:
         """The compiled evaluator for one framework and domain (compiled once)."""
         key = (framework, domain)
         if key not in self._evaluators:
-            self._evaluators[key] = Evaluator(assemble(self.packs, framework, domain))
+            book = self._rulebooks.get(key) or assemble(self.packs, framework, domain)
+            self._evaluators[key] = Evaluator(book)
         return self._evaluators[key]
 
     def check(self, path: str | Path) -> Report:

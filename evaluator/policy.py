@@ -13,8 +13,8 @@ from typing import Any
 
 import jsonschema
 
-from evaluator.errors import EvaluatorError, RuleFileError
-from evaluator.loader import Document, load_file
+from evaluator.errors import EvaluatorError, Problem, RuleFileError
+from evaluator.loader import Document, dotted, load_file
 from evaluator.rulebook import PILLARS, SEVERITIES
 
 DECISIONS = ("admit", "admit_with_conditions", "revise", "reject")  # best first
@@ -99,24 +99,25 @@ def load_policy(path: Path | None = None) -> DecisionPolicy:
     data = document.data
     rules = tuple(DecisionRule(entry["decision"], entry["reason"], _selectors(entry))
                   for entry in data["decisions"])
-    if rules[-1].selectors:
-        raise RuleFileError(f"{path}: the last entry in 'decisions' must have no 'when' (the fallback)")
     meta = data["policy"]
     return DecisionPolicy(meta["id"], meta["version"], meta["title"], rules,
                           {k: float(v) for k, v in data["weights"].items()}, str(path), document.sha256)
 
 
 def _check(document: Document) -> None:
-    from evaluator.errors import Problem
-
     validator = jsonschema.Draft202012Validator(POLICY_SCHEMA)
     problems = []
     for error in validator.iter_errors(document.data):
-        _, pos = document.source_map.locate(tuple(error.absolute_path))
-        problems.append(Problem(document.path, pos.line, pos.column, error.message,
-                                ".".join(map(str, error.absolute_path))))
+        path = tuple(error.absolute_path)
+        _, pos = document.source_map.locate(path)
+        problems.append(Problem(document.path, pos.line, pos.column, error.message, dotted(path)))
     if problems:
         raise RuleFileError(problems)
+    last = len(document.data["decisions"]) - 1
+    if "when" in document.data["decisions"][last]:
+        pos = document.source_map.locate(("decisions", last, "when"))[1]
+        raise RuleFileError(Problem(document.path, pos.line, pos.column, "the last entry in 'decisions' "
+                                    "must have no 'when': it is the fallback", f"decisions[{last}].when"))
 
 
 def _tuple(value: str | list[str] | None, default: tuple[str, ...]) -> tuple[str, ...]:

@@ -26,8 +26,18 @@ def to_engine_dialect(pattern: str) -> str:
     out: list[str] = []
     index = 0
     previous = ""
+    in_class = False
     while index < len(pattern):
         char = pattern[index]
+        if in_class and char == "]" and previous != "[" and previous != "^":
+            in_class = False
+        elif char == "[" and not in_class:
+            in_class = True
+        elif char == "^" and in_class and previous == "[":
+            out.append(char)
+            previous = char
+            index += 1
+            continue
         if char in _FORBIDDEN:
             raise ValueError(_FORBIDDEN[char])
         if char == "(" and pattern[index + 1 : index + 2] == "?":
@@ -48,6 +58,6 @@ def to_engine_dialect(pattern: str) -> str:
 def _escape(char: str) -> str:
     if char in _CLASS_ESCAPES:
         return _CLASS_ESCAPES[char]
-    if char and not char.isalnum():
+    if char and not char.isalnum() and char != "\\":
         return "%" + char
     raise ValueError(f"escape '\\{char}' is not supported (use \\d, \\s or an escaped punctuation mark)")

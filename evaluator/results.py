@@ -6,6 +6,8 @@ templates render the same dictionary.
 
 from __future__ import annotations
 
+import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -122,7 +124,7 @@ class Report:
                          "version": proposal.version, "domain": proposal.domain,
                          "framework": proposal.framework, "applicant": proposal.applicant,
                          "sha256": proposal.sha256},
-            "rulebook": {"sha256": rulebook.sha256,
+            "rulebook": {"framework": rulebook.framework, "domain": rulebook.domain, "sha256": rulebook.sha256,
                          "packs": [{"id": p.id, "title": p.title, "version": p.version, "framework": p.framework,
                                     "sha256": p.sha256} for p in rulebook.packs],
                          "policy": {"id": self.policy.id, "version": self.policy.version,
@@ -133,7 +135,7 @@ class Report:
             "derived_facts": _derived_facts(self.evaluation),
             "findings": [f.to_dict() for f in self.findings],
             "conditions": [{"rule_id": rule_id, "text": text} for rule_id, text in self.conditions],
-            "not_applied": [{"rule_id": f.rule.id, "title": f.rule.title, "why": _why_not_applied(f)}
+            "not_applied": [{"rule_id": f.rule.id, "title": f.rule.title, "why": _why_not_applied(f, proposal)}
                             for f in self.findings if f.outcome == "not_applicable"],
             "key_parameters": _key_parameters(proposal),
             "trace": _trace(self.evaluation),
@@ -179,7 +181,7 @@ def score_pillars(findings: tuple[Finding, ...], policy: DecisionPolicy) -> dict
             counts[{"pass": "passed", "fail": "failed"}.get(f.outcome, f.outcome)] += 1
         weight = sum(policy.weights[f.rule.severity] for f in mine if f.outcome != "not_applicable")
         passed = sum(policy.weights[f.rule.severity] for f in mine if f.outcome == "pass")
-        score = 100 if weight == 0 else round(100 * passed / weight)
+        score = 100 if weight == 0 else math.floor(100 * passed / weight + 0.5)
         out[pillar] = PillarScore(score, counts)
     return out
 
@@ -239,9 +241,18 @@ def _trace(evaluation: Evaluation) -> list[dict[str, Any]]:
     return out
 
 
-def _why_not_applied(finding: Finding) -> str:
-    shown = [f"{e.path} = {e.value!r}" if e.present else f"{e.path} is missing" for e in finding.evidence[:3]]
-    shown += [f"fact {f.name} = {f.value!r}" for f in finding.facts]
+def _why_not_applied(finding: Finding, proposal: Proposal) -> str:
+    """The values that made ``applies_when`` false, in JSON spelling."""
+    rule = finding.rule
+    assert rule.applies_when is not None
+    shown = []
+    for path in c.fields_read(rule.applies_when):
+        present, value = proposal.value_at(path)
+        shown.append(f"{'.'.join(path)} = {json.dumps(value, ensure_ascii=False)}" if present
+                      else f"{'.'.join(path)} is missing")
+    facts = {f.name: f.value for f in finding.facts}
+    shown += [f"fact {name} = {json.dumps(facts.get(name), ensure_ascii=False)}"
+              for name in c.facts_read(rule.applies_when)]
     return "applies_when is false" + (f" ({'; '.join(shown)})" if shown else "")
 
 

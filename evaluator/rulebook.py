@@ -23,7 +23,7 @@ import jsonschema
 
 from evaluator import conditions as c
 from evaluator.errors import EvaluatorError, Problem, RuleFileError
-from evaluator.loader import Document, PathKey, dotted, load_file
+from evaluator.loader import Document, PathKey, Position, dotted, load_file
 from evaluator.regex import to_engine_dialect
 from evaluator.validate import proposal_schema
 
@@ -193,6 +193,12 @@ def _read_pack(path: Path) -> RulePack:
     if problems:
         raise RuleFileError(sorted(set(problems), key=lambda p: (p.line, p.column, p.message)))
     meta = document.data["pack"]
+    known = domains()
+    for index, domain in enumerate(meta.get("domains", [])):
+        if domain not in known:
+            raise RuleFileError(_at(document, ("pack", "domains", index),
+                                    f"unknown domain '{domain}'{_did_you_mean(domain, known)}; "
+                                    f"domains: {', '.join(known)}"))
     return RulePack(
         id=meta["id"], title=meta["title"], version=meta["version"], framework=meta["framework"],
         domains=tuple(meta["domains"]) if "domains" in meta else None, effective=meta["effective"],
@@ -221,6 +227,27 @@ def _did_you_mean(word: str, choices: Iterable[str]) -> str:
 def _at(document: Document, path: PathKey, message: str) -> Problem:
     _, position = document.source_map.locate(path)
     return Problem(document.path, position.line, position.column, message, dotted(path))
+
+
+def domains() -> list[str]:
+    """The descriptor's domains (a pack's ``domains`` must name some of them)."""
+    return list(proposal_schema()["properties"]["metadata"]["properties"]["domain"]["enum"])
+
+
+def assemble_all(packs: list[RulePack]) -> dict[tuple[str, str], Rulebook]:
+    """Check every framework x domain the packs cover, reporting all problems at once."""
+    books: dict[tuple[str, str], Rulebook] = {}
+    problems: list[Problem] = []
+    for framework in sorted({p.framework for p in packs}):
+        for domain in domains():
+            if any(p.framework == framework and p.applies_to(domain) for p in packs):
+                try:
+                    books[(framework, domain)] = assemble(packs, framework, domain)
+                except RuleFileError as exc:
+                    problems.extend(p for p in exc.problems if p not in problems)
+    if problems:
+        raise RuleFileError(problems)
+    return books
 
 
 def assemble(packs: list[RulePack], framework: str, domain: str) -> Rulebook:
@@ -435,10 +462,11 @@ class _ConditionParser:
             raise _Refused(path, "a condition needs 'op' (or all/any/not)")
         if op not in c.OPERATORS:
             raise _Refused(path + ("op",), f"unknown operator '{op}'{_did_you_mean(op, c.OPERATORS)}")
-        line = self.pack.document.source_map.locate(path)[1].line
+        position = self.pack.document.source_map.locate(path)[1]
+        line = position.line
         subject, schema = self._subject(raw, path, item)
         if op in c.QUANTIFIERS:
-            return self._quantified(raw, path, subject, schema, op, line, item)
+            return self._quantified(raw, path, subject, schema, op, position, item)
         if "where" in raw:
             raise _Refused(path + ("where",), f"'where' goes with every/some/none, not with '{op}'")
         return self._typed_leaf(raw, path, subject, schema, op, line, item)
@@ -485,7 +513,7 @@ class _ConditionParser:
         return node
 
     def _quantified(self, raw: dict[str, Any], path: PathKey, subject: c.Subject, schema: dict[str, Any],
-                    op: str, line: int, item: dict[str, Any] | None) -> c.Condition:
+                    op: str, position: Position, item: dict[str, Any] | None) -> c.Condition:
         if item is not None:
             raise _Refused(path + ("op",), "quantifiers cannot be nested inside 'where' in rule language v1")
         if subject.kind != "field" or schema.get("type") != "array":
@@ -493,7 +521,7 @@ class _ConditionParser:
         if "where" not in raw or "value" in raw:
             raise _Refused(path, f"'{op}' takes 'where: <condition on each item>' and no 'value'")
         where = self._parse(raw["where"], path + ("where",), schema.get("items", {}))
-        return c.Quantified(subject.path, op, where, line)
+        return c.Quantified(subject.path, op, where, position.line, position.column)
 
     def _typed_leaf(self, raw: dict[str, Any], path: PathKey, subject: c.Subject, schema: dict[str, Any],
                     op: str, line: int, item: dict[str, Any] | None) -> c.Leaf:
@@ -532,7 +560,7 @@ class _ConditionParser:
             return c.Leaf(subject, op, tuple(value), param=param, line=line)
         if other is not None:
             other_schema = self._field_schema(".".join(other), vpath + ("field",), None, "")
-            if _kind_name(other_schema) != _kind_name(schema):
+            if _kind_name(other_schema).split()[-1] != _kind_name(schema).split()[-1]:
                 raise _Refused(vpath, f"cannot compare {subject} ({_kind_name(schema)}) with "
                                f"{'.'.join(other)} ({_kind_name(other_schema)})")
             self._check_orderable(schema, op, path)
@@ -619,7 +647,7 @@ def _kind_name(schema: dict[str, Any]) -> str:
         return "date"
     if "enum" in schema:
         return "enum"
-    return {"string": "text", "integer": "number", "number": "number", "boolean": "boolean",
+    return {"string": "text", "integer": "whole number", "number": "number", "boolean": "boolean",
             "array": "a list", "object": "a section"}.get(str(schema.get("type")), "unknown")
 
 

@@ -38,22 +38,23 @@ def _validator() -> jsonschema.Draft202012Validator:
 
 def validate_proposal(document: Document) -> None:
     """Raise ``InputError`` listing every schema violation with file, line, column and field."""
-    found = {_problem(document, error) for error in _validator().iter_errors(document.data)}
+    found = {p for error in _validator().iter_errors(document.data) for p in _problems(document, error)}
     if found:
         raise InputError(sorted(found, key=lambda p: (p.line, p.column, p.field, p.message)))
 
 
-def _problem(document: Document, error: ValidationError) -> Problem:
+def _problems(document: Document, error: ValidationError) -> list[Problem]:
     path: PathKey = tuple(error.absolute_path)
-    message = _message(error)
+    if error.validator == "additionalProperties" and _unknown_keys(error):
+        out = []
+        for key in _unknown_keys(error):
+            position = document.source_map.key_position(path + (key,))
+            out.append(Problem(document.path, position.line, position.column,
+                               _unknown_key_message(error, key), dotted(path + (key,))))
+        return out
     position = document.source_map.locate(path)[1]
-    if error.validator == "additionalProperties":
-        extra = _unknown_keys(error)
-        if extra:
-            path = path + (extra[0],)
-            message = _unknown_key_message(error, extra)
-            position = document.source_map.key_position(path)
-    return Problem(document.path, position.line, position.column, message, dotted(path) or "(top level)")
+    return [Problem(document.path, position.line, position.column, _message(error),
+                    dotted(path) or "(top level)")]
 
 
 def _unknown_keys(error: ValidationError) -> list[str]:
@@ -62,15 +63,11 @@ def _unknown_keys(error: ValidationError) -> list[str]:
     return sorted(key for key in instance if key not in allowed)
 
 
-def _unknown_key_message(error: ValidationError, extra: list[str]) -> str:
+def _unknown_key_message(error: ValidationError, key: str) -> str:
     allowed = sorted(error.schema.get("properties", {})) if isinstance(error.schema, dict) else []
-    key = extra[0]
     hint = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
     text = f"unknown key '{key}'"
-    text += f" (did you mean '{hint[0]}'?)" if hint else f"; allowed keys: {', '.join(allowed)}"
-    if len(extra) > 1:
-        text += f"; also unknown here: {', '.join(extra[1:])}"
-    return text
+    return text + (f" (did you mean '{hint[0]}'?)" if hint else f"; allowed keys: {', '.join(allowed)}")
 
 
 def _message(error: ValidationError) -> str:

@@ -7,9 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import MINI, MINIMAL_PROPOSAL
 
 from evaluator.cli import main
+
+from conftest import MINI, MINIMAL_PROPOSAL
 
 RULES = ["--rules", str(MINI)]
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import MINI
-from golden_files import check_golden
 
 from evaluator import conditions as c
 from evaluator.compile import (
@@ -17,6 +15,9 @@ from evaluator.compile import (
     truth_terms,
 )
 from evaluator.rulebook import assemble, load_packs
+
+from conftest import MINI
+from golden_files import check_golden
 
 
 def test_mini_pack_compiles_to_the_golden_rulesets(update_goldens: bool) -> None:
@@ -34,7 +35,7 @@ def test_strata_follow_the_derive_levels() -> None:
         ("require", ["MINI-TERM", "MINI-HAZARDS", "MINI-REMOTE", "MINI-HIGH-REPORT", "MINI-EMAIL",
                      "MINI-INSURED"]),
     ]
-    assert list(compiled.quantifiers) == ["MINI-HAZARDS__41_safety_hazards_every"]
+    assert list(compiled.quantifiers) == ["MINI-HAZARDS__41_11_safety_hazards_every"]
 
 
 def leaf(path: str, op: str, value: object = None) -> c.Leaf:

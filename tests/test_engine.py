@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import MINI, MINIMAL_PROPOSAL
 
 from evaluator.compile import CATCH_ALL, SHARD_BUDGET, compile_rulebook
 from evaluator.engine import MAX_PROPERTIES, count_properties, normalise, project
@@ -22,6 +21,8 @@ from evaluator.evaluate import Evaluator
 from evaluator.loader import load_bytes
 from evaluator.model import build_proposal
 from evaluator.rulebook import assemble, load_packs
+
+from conftest import MINI, MINIMAL_PROPOSAL
 
 
 def proposal_from(text: str, name: str = "p.yaml") -> Any:

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import EXAMPLES
 from evaluator.pipeline import Session
 from evaluator.render import render_report
+
+from conftest import EXAMPLES
 from golden_files import check_golden
 
 FIRST_LINE = re.compile(r"^# expected: (admit|admit_with_conditions|revise|reject)$")

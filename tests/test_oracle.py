@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import generate
-import oracle
 import pytest
-from conftest import MINI, TESTS
 
 from evaluator.evaluate import Evaluator
 from evaluator.model import Proposal
 from evaluator.rulebook import assemble, default_rules_dir, load_packs
+
+import generate
+import oracle
+from conftest import MINI, TESTS
 
 OPS = TESTS / "fixtures" / "packs" / "ops"
 

@@ -3,10 +3,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import MINI
 
 from evaluator.errors import RuleFileError
 from evaluator.rulebook import assemble, load_packs
+
+from conftest import MINI
 
 HEADER = """\
 pack: {id: t, title: T, version: "1.0.0", framework: ru-elr, effective: "2026-01-01"}
@@ -50,7 +51,7 @@ def with_check(check: str) -> str:
          "pack.yaml:11:20: [require[0].check.field] unknown field 'scope.term.duraton_months': "
          "'scope.term' has no 'duraton_months' (did you mean 'duration_months'?)"),
         ("{field: scope.term.duration_months, op: lte, value: '3'}",
-         "pack.yaml:11:64: [require[0].check.value] '3' does not fit a field of type number"),
+         "pack.yaml:11:64: [require[0].check.value] '3' does not fit a field of type whole number"),
         ("{field: scope.term.duration_months, op: lte, value: {param: capp}}",
          "pack.yaml:11:72: [require[0].check.value.param] unknown parameter 'capp' (did you mean 'cap'?)"),
         ("{field: metadata.domain, op: eq, value: self_driving}",
