@@ -252,3 +252,65 @@ require:
                 for old, new in [("", ""), (", end: 2029-05-31", ""), ("start: 2026-06-01, ", ""),
                                  ("end: 2029-05-31", "end: 2025-01-01")]]
     assert outcomes == ["pass", "indeterminate", "indeterminate", "fail"]
+
+
+def _walk_json(node: Any, parents: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:
+    out = [(parents, node)]
+    if isinstance(node, dict):
+        for key, value in node.items():
+            out += _walk_json(value, (*parents, key))
+    elif isinstance(node, list):
+        for value in node:
+            out += _walk_json(value, parents)
+    return out
+
+
+@pytest.mark.parametrize("pack", ["mini", "ops"])
+def test_compiled_rules_avoid_the_shapes_measured_to_misbehave(pack: str) -> None:
+    # Measured here: $or inside $iany/$iall gives wrong answers; $not around $iany never blocks.
+    from conftest import TESTS
+
+    book = assemble(load_packs([TESTS / "fixtures" / "packs" / pack]), "ru-elr", "autonomous_vehicles")
+    definitions = compile_rulebook(book).definitions()
+    for parents, node in _walk_json(definitions):
+        if isinstance(node, dict):
+            assert "$or" not in node, parents
+            if "$iany" in node or "$iall" in node:
+                inner = next(iter((node.get("$iany") or node.get("$iall")).values()))
+                assert not ({"$and", "$or"} & set(inner)), parents
+        if parents and parents[-1].endswith("$not"):
+            assert node["$and"][0] == {"kind": "proposal"} and "$mt" in node["$and"][1], parents
+
+
+REGEX_CASES = [
+    ("[a-z]+@[a-z]+\\.ru", ["a@b.ru", "a@b.rux", "A@b.ru", "a@bru", "ab.ru"]),
+    ("[^0-9]+", ["abc", "a1c", "", "---"]),
+    ("(ab|cd)+x?", ["abcd", "abx", "abcdx", "ax", "cdcdcd"]),
+    ("\\d{3}-\\d{2}", ["123-45", "12-345", "123-456", "abc-de"]),
+    ("Mos.*", ["Moscow", "Mos", "moscow", "Moscow region"]),
+    ("100%", ["100%", "100"]),
+]
+
+
+@pytest.mark.parametrize(("pattern", "values"), REGEX_CASES)
+def test_engine_regex_dialect_agrees_with_python_full_match(write: Any, pattern: str, values: list[str]) -> None:
+    import re
+
+    pack = write("p/r.yaml", f"""\
+pack: {{id: r, title: R, version: "1.0.0", framework: ru-elr, effective: "2026-01-01"}}
+require:
+  - id: R-MATCH
+    title: Match
+    pillar: safety
+    severity: minor
+    check: {{field: scope.territory.description, op: matches, value: {json.dumps(pattern)}}}
+    basis: [{{instrument: I, article: A, url: "https://example.org"}}]
+    message: M.
+    remediation: R.
+""")
+    evaluator = Evaluator(assemble(load_packs([pack.parent]), "ru-elr", "autonomous_vehicles"))
+    for value in values:
+        text = MINIMAL_PROPOSAL.replace("scope:\n", f"scope:\n  territory: {{description: {json.dumps(value)}}}\n")
+        outcome = evaluator.evaluate(proposal_from(text)).results[0].outcome
+        expected = "pass" if re.fullmatch(pattern, value, flags=re.ASCII | re.DOTALL) else "fail"
+        assert (value, outcome) == (value, expected)
