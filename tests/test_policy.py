@@ -75,7 +75,7 @@ def test_policy_errors_are_located(tmp_path: Path) -> None:
         "it is the fallback"]
     text = HEAD + "decisions:\n  - {decision: accept, reason: r}\n"
     assert problems(tmp_path, text) == [
-        "policy.yaml:4:15: [decisions[0].decision] 'accept' is not one of ['admit', "
+        "policy.yaml:4:16: [decisions[0].decision] 'accept' is not one of ['admit', "
         "'admit_with_conditions', 'revise', 'reject']"]
 
 
