@@ -19,6 +19,8 @@ from evaluator.rulebook import PILLARS, SEVERITIES
 
 DECISIONS = ("admit", "admit_with_conditions", "revise", "reject")  # best first
 OUTCOME_NAMES = ("pass", "fail", "not_applicable", "indeterminate")
+_OUTCOME_WORDS = {"pass": "passed", "fail": "failed", "not_applicable": "not applicable",
+                  "indeterminate": "indeterminate"}
 
 
 def _one_or_many(values: tuple[str, ...]) -> dict[str, Any]:
@@ -57,12 +59,13 @@ class Selector:
     min_count: int = 1
 
     def describe(self) -> str:
-        parts = [" or ".join(self.outcomes)]
-        if self.severities != SEVERITIES:
-            parts.insert(0, "/".join(self.severities))
+        """E.g. "failed eligibility rules", "indeterminate blocker or major rules"."""
+        words = [" or ".join(_OUTCOME_WORDS[o] for o in self.outcomes)]
         if self.pillars != PILLARS:
-            parts.insert(0, "/".join(self.pillars))
-        return " ".join(parts)
+            words.append(" or ".join(self.pillars))
+        if not {"blocker", "major", "minor"} <= set(self.severities):
+            words.append(" or ".join(self.severities))
+        return " ".join([*words, "rules"])
 
 
 @dataclass(frozen=True)

@@ -69,9 +69,9 @@ def _details(console: Console, finding: dict[str, Any]) -> None:
     else:
         console.print(f"      {escape(finding['message'])}")
     for basis in finding["basis"]:
-        console.print(f"      basis: {escape(basis['instrument'])}, {escape(basis['article'])} "
-                      f"<{escape(basis['url'])}>" + ("" if basis["confidence"] == "verified"
-                                                      else f" [{basis['confidence']}]"))
+        confidence = "" if basis["confidence"] == "verified" else f" ({basis['confidence']})"
+        console.print(escape(f"      basis: {basis['instrument']}, {basis['article']} <{basis['url']}>"
+                             f"{confidence}"))
     console.print(f"      fix: {escape(finding['remediation'])}")
 
 

@@ -43,7 +43,7 @@ def test_reasons_name_the_rules_that_decided() -> None:
             finding("safety", "major", "indeterminate", "C-3"))
     decision, reasons = decide(made, load_policy())
     assert decision == "revise"
-    assert reasons[1:] == ("major fail: A-1", "blocker/major indeterminate: B-2, C-3")
+    assert reasons[1:] == ("failed major rules: A-1", "indeterminate blocker or major rules: B-2, C-3")
 
 
 def test_pillar_scores_weight_by_severity() -> None:
