@@ -138,3 +138,36 @@ def test_module_entry_point_and_no_color(proposal: Path) -> None:
                           env={"NO_COLOR": "1", "PATH": "/usr/bin"})
     assert done.returncode == 1
     assert "Decision: REVISE" in done.stdout and "\x1b[" not in done.stdout
+
+
+def test_report_dir_for_an_intake_writes_a_summary(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    from conftest import EXAMPLES
+
+    out_dir = tmp_path / "intake"
+    code, out, err = run(capsys, "check", str(EXAMPLES), "--report-dir", str(out_dir), "--format", "json")
+    assert code == 1  # the weak examples do not pass
+    decisions = {r["proposal"]["id"]: r["decision"] for r in json.loads(out)}
+    assert sorted(decisions.values()) == ["admit", "admit_with_conditions", "reject", "revise"]
+    names = sorted(p.name for p in out_dir.iterdir())
+    assert names == sorted(["index.html", "summary.md", *(f"{i}.{ext}" for i in decisions for ext in ("html", "md"))])
+    summary = (out_dir / "summary.md").read_text(encoding="utf-8")
+    for proposal_id in decisions:
+        assert f"({proposal_id}.md)" in summary or f"(<{proposal_id}.md>)" in summary
+    assert err == f"wrote 10 report files to {out_dir}\n"
+
+
+def test_existing_reports_survive_a_failed_write(capsys: pytest.CaptureFixture[str], proposal: Path,
+                                                 tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    out_dir = tmp_path / "reports"
+    out_dir.mkdir()
+    (out_dir / "p1.html").write_text("previous", encoding="utf-8")
+
+    def broken(*_args: Any, **_kwargs: Any) -> str:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("evaluator.render.render_report", lambda report, fmt: "x" * 10)
+    monkeypatch.setattr("evaluator.render.write_atomic", broken)
+    code, _, err = run(capsys, "check", str(proposal), *RULES, "--report-dir", str(out_dir))
+    assert code == 2
+    assert err == f"error: {out_dir}: cannot write reports: No space left on device\n"
+    assert (out_dir / "p1.html").read_text(encoding="utf-8") == "previous"
