@@ -29,6 +29,25 @@ def proposal_from(text: str, name: str = "p.yaml") -> Any:
     return build_proposal(load_bytes(text.encode(), name))
 
 
+def one_rule_evaluator(tmp_path: Path, check: str) -> Evaluator:
+    """An evaluator for a pack holding a single minor safety rule with ``check``."""
+    directory = tmp_path / "one-rule"
+    directory.mkdir(exist_ok=True)
+    (directory / "pack.yaml").write_text(f"""\
+pack: {{id: one, title: One rule, version: "1.0.0", framework: ru-elr, effective: "2026-01-01"}}
+require:
+  - id: ONE-RULE
+    title: One rule
+    pillar: safety
+    severity: minor
+    check: {check}
+    basis: [{{instrument: I, article: A, url: "https://example.org"}}]
+    message: M.
+    remediation: R.
+""", encoding="utf-8")
+    return Evaluator(assemble(load_packs([directory]), "ru-elr", "autonomous_vehicles"))
+
+
 @pytest.fixture(scope="module")
 def mini_evaluator() -> Evaluator:
     return Evaluator(assemble(load_packs([MINI]), "ru-elr", "autonomous_vehicles"))
@@ -128,40 +147,17 @@ def test_many_simultaneously_true_rules_are_sharded(tmp_path: Path) -> None:
     assert [r.outcome for r in results] == ["pass"] * 600
 
 
-def test_alternatives_that_are_all_true_are_counted_once(tmp_path: Path, write: Any) -> None:
+def test_alternatives_that_are_all_true_are_counted_once(tmp_path: Path) -> None:
     # §3.5: an $or with k true branches fires k times; outcomes must still be single.
-    pack = write("p/a.yaml", """\
-pack: {id: a, title: A, version: "1.0.0", framework: ru-elr, effective: "2026-01-01"}
-require:
-  - id: A-ANY
-    title: Any
-    pillar: safety
-    severity: minor
-    check: {any: [{field: applicant.name, op: present}, {field: metadata.id, op: present},
-                  {field: metadata.domain, op: in, value: [medical_ai, autonomous_vehicles]}]}
-    basis: [{instrument: I, article: A, url: "https://example.org"}]
-    message: M.
-    remediation: R.
-""")
-    evaluator = Evaluator(assemble(load_packs([pack.parent]), "ru-elr", "autonomous_vehicles"))
+    evaluator = one_rule_evaluator(tmp_path, "{any: [{field: applicant.name, op: present}, "
+                                   "{field: metadata.id, op: present}, {field: metadata.domain, op: in, "
+                                   "value: [medical_ai, autonomous_vehicles]}]}")
     assert [r.outcome for r in evaluator.evaluate(proposal_from(MINIMAL_PROPOSAL)).results] == ["pass"]
 
 
-def test_small_floats_are_not_sent_in_exponent_form(write: Any) -> None:
+def test_small_floats_are_not_sent_in_exponent_form(tmp_path: Path) -> None:
     # §7: the engine rejects 1e-05 (error 204); the adapter writes 1.0e-05.
-    pack = write("p/f.yaml", """\
-pack: {id: f, title: F, version: "1.0.0", framework: ru-elr, effective: "2026-01-01"}
-require:
-  - id: F-TINY
-    title: Tiny
-    pillar: safety
-    severity: minor
-    check: {field: insurance.sum_per_unit, op: gt, value: 0.000001}
-    basis: [{instrument: I, article: A, url: "https://example.org"}]
-    message: M.
-    remediation: R.
-""")
-    evaluator = Evaluator(assemble(load_packs([pack.parent]), "ru-elr", "autonomous_vehicles"))
+    evaluator = one_rule_evaluator(tmp_path, "{field: insurance.sum_per_unit, op: gt, value: 0.000001}")
     text = MINIMAL_PROPOSAL + "insurance: {sum_per_unit: 0.00001}\n"
     assert [r.outcome for r in evaluator.evaluate(proposal_from(text)).results] == ["pass"]
 
@@ -232,22 +228,10 @@ def test_compiled_rules_are_deterministic() -> None:
     assert compile_rulebook(book).definitions() == compile_rulebook(book).definitions()
 
 
-def test_comparison_with_a_missing_right_hand_field_is_unknown(write: Any) -> None:
+def test_comparison_with_a_missing_right_hand_field_is_unknown(tmp_path: Path) -> None:
     # Measured here (contrary to the reference notes): with the right field missing, the engine
     # finds both $lt and $gte true. The compiler guards the other field with $ex.
-    pack = write("p/c.yaml", """\
-pack: {id: c, title: C, version: "1.0.0", framework: ru-elr, effective: "2026-01-01"}
-require:
-  - id: C-ORDER
-    title: Start before end
-    pillar: oversight
-    severity: minor
-    check: {field: scope.term.start, op: lt, value: {field: scope.term.end}}
-    basis: [{instrument: I, article: A, url: "https://example.org"}]
-    message: M.
-    remediation: R.
-""")
-    evaluator = Evaluator(assemble(load_packs([pack.parent]), "ru-elr", "autonomous_vehicles"))
+    evaluator = one_rule_evaluator(tmp_path, "{field: scope.term.start, op: lt, value: {field: scope.term.end}}")
     outcomes = [evaluator.evaluate(proposal_from(MINIMAL_PROPOSAL.replace(old, new))).results[0].outcome
                 for old, new in [("", ""), (", end: 2029-05-31", ""), ("start: 2026-06-01, ", ""),
                                  ("end: 2029-05-31", "end: 2025-01-01")]]
@@ -293,22 +277,12 @@ REGEX_CASES = [
 
 
 @pytest.mark.parametrize(("pattern", "values"), REGEX_CASES)
-def test_engine_regex_dialect_agrees_with_python_full_match(write: Any, pattern: str, values: list[str]) -> None:
+def test_engine_regex_dialect_agrees_with_python_full_match(tmp_path: Path, pattern: str,
+                                                            values: list[str]) -> None:
     import re
 
-    pack = write("p/r.yaml", f"""\
-pack: {{id: r, title: R, version: "1.0.0", framework: ru-elr, effective: "2026-01-01"}}
-require:
-  - id: R-MATCH
-    title: Match
-    pillar: safety
-    severity: minor
-    check: {{field: scope.territory.description, op: matches, value: {json.dumps(pattern)}}}
-    basis: [{{instrument: I, article: A, url: "https://example.org"}}]
-    message: M.
-    remediation: R.
-""")
-    evaluator = Evaluator(assemble(load_packs([pack.parent]), "ru-elr", "autonomous_vehicles"))
+    evaluator = one_rule_evaluator(
+        tmp_path, f"{{field: scope.territory.description, op: matches, value: {json.dumps(pattern)}}}")
     for value in values:
         text = MINIMAL_PROPOSAL.replace("scope:\n", f"scope:\n  territory: {{description: {json.dumps(value)}}}\n")
         outcome = evaluator.evaluate(proposal_from(text)).results[0].outcome
