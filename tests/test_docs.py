@@ -7,15 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
 from evaluator.errors import InputError
 from evaluator.loader import load_bytes
 from evaluator.policy import load_policy
 from evaluator.rulebook import assemble_all, load_packs
 from evaluator.validate import validate_proposal
 
-BLOCK = re.compile(r"```yaml\n(.*?)```", re.S)
-SHOWN_ERRORS = re.compile(r"```yaml\n(.*?)```\n\ngives \(exit code 2\):\n\n```\n(.*?)```", re.S)
+from conftest import ROOT
+
+BLOCK = re.compile(r"```yaml\n(.*?)```", re.DOTALL)
+SHOWN_ERRORS = re.compile(r"```yaml\n((?:(?!```).)*)```\n\ngives \(exit code 2\):\n\n```\n(.*?)```", re.DOTALL)
 
 
 def yaml_blocks(name: str) -> list[str]:
@@ -25,7 +26,7 @@ def yaml_blocks(name: str) -> list[str]:
 def full_proposals() -> list[str]:
     broken = {text for text, _ in SHOWN_ERRORS.findall((ROOT / "docs" / "proposal-format.md").read_text("utf-8"))}
     return [b for name in ("proposal-format.md", "rule-format.md") for b in yaml_blocks(name)
-            if re.search(r"^descriptor_version: 1$", b, re.M) and b not in broken]
+            if re.search(r"^descriptor_version: 1$", b, re.MULTILINE) and b not in broken]
 
 
 @pytest.mark.parametrize("text", full_proposals())
