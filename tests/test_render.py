@@ -51,3 +51,36 @@ def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path: Path) -> N
     assert [p.name for p in tmp_path.iterdir()] == ["r.md"]
     write_atomic(target, "new report")
     assert target.read_text(encoding="utf-8") == "new report"
+
+
+HOSTILE = '<script>alert(1)</script> [x](javascript:alert(1)) {{ 7*7 }} **bold** | cell'
+
+
+def hostile_report() -> dict:  # type: ignore[type-arg]
+    from evaluator.pipeline import Session
+
+    from conftest import EXAMPLES
+
+    report = Session().check(EXAMPLES / "weak-medical-ai.yaml").to_dict()
+    report["proposal"]["title"] = HOSTILE
+    report["proposal"]["applicant"] = HOSTILE
+    report["findings"][0]["evidence"][0]["value"] = HOSTILE
+    report["reasons"].append(HOSTILE)
+    return report
+
+
+def test_proposal_text_stays_data_in_html_and_markdown() -> None:
+    from evaluator.render import render_report, render_summary
+
+    report = hostile_report()
+    html = render_report(report, "html")
+    assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "{{ 7*7 }}" in html  # never rendered as a template
+    markdown = render_report(report, "markdown")
+    assert "<script>" not in markdown and "](javascript" not in markdown
+    assert "\\{\\{ 7\\*7 \\}\\}" in markdown
+    files = {"html": "weak.html", "md": "weak.md"}
+    summary_html = render_summary([{**report, "files": files}], "html")
+    summary_md = render_summary([{**report, "files": files}], "markdown")
+    assert "<script>" not in summary_html and "<script>" not in summary_md
+    assert "](javascript" not in summary_md
