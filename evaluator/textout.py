@@ -86,5 +86,5 @@ def _totals(console: Console, report: dict[str, Any]) -> None:
     counts = {"pass": 0, "fail": 0, "indeterminate": 0, "not_applicable": 0}
     for f in report["findings"]:
         counts[f["outcome"]] += 1
-    console.print(f"\n{counts['pass']} passed, {counts['fail']} failed, {counts['indeterminate']} "
-                  f"indeterminate, {counts['not_applicable']} not applicable")
+    console.print(f"\nRule outcomes: {counts['pass']} pass, {counts['fail']} fail, "
+                  f"{counts['indeterminate']} indeterminate, {counts['not_applicable']} not applicable")

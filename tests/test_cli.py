@@ -36,7 +36,7 @@ def test_text_output_and_exit_code_for_revise(capsys: pytest.CaptureFixture[str]
     assert "      missing: insurance.sum_per_unit, insurance.risks_covered" in lines
     assert f"  {proposal}:18:33: fail minor MINI-HIGH-REPORT High risk reports quarterly" in lines
     assert "      fix: Add mitigations." in lines
-    assert lines[-1] == "3 passed, 2 failed, 1 indeterminate, 0 not applicable"
+    assert lines[-1] == "Rule outcomes: 3 pass, 2 fail, 1 indeterminate, 0 not applicable"
     assert "\x1b[" not in out
 
 

@@ -54,3 +54,20 @@ def test_documented_policy_loads(tmp_path: Path) -> None:
     (policy,) = yaml_blocks("decision-policy.md")
     (tmp_path / "strict.yaml").write_text(policy, encoding="utf-8")
     assert load_policy(tmp_path / "strict.yaml").id == "strict"
+
+
+def test_documented_text_output_is_what_the_tool_prints(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from evaluator.pipeline import Session
+    from evaluator.textout import render_text
+
+    text = (ROOT / "docs" / "rule-format.md").read_text(encoding="utf-8")
+    (pack,) = [b for b in yaml_blocks("rule-format.md") if b.startswith("pack:")]
+    (proposal,) = [b for b in yaml_blocks("rule-format.md") if b.startswith("descriptor_version: 1")]
+    expected = re.search(r"the text output is:\n\n```\n(.*?)```", text, re.DOTALL)
+    assert expected
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "rules" / "pack.yaml").write_text(pack, encoding="utf-8")
+    (tmp_path / "weak-robotaxi.yaml").write_text(proposal, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    report = Session((Path("rules"),)).check("weak-robotaxi.yaml")
+    assert render_text(report.to_dict(), color=False) == expected.group(1)
