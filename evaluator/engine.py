@@ -122,11 +122,12 @@ def project(document: dict[str, Any], paths: Iterable[tuple[str, ...]]) -> dict[
     return out
 
 
-def _list_at(document: dict[str, Any], path: tuple[str, ...]) -> list[Any]:
+def list_at(document: dict[str, Any], path: tuple[str, ...]) -> list[Any] | None:
+    """The list at ``path`` in a (normalised) document, or None when there is none."""
     node: Any = document
     for part in path:
         node = node.get(part) if isinstance(node, dict) else None
-    return node if isinstance(node, list) else []
+    return node if isinstance(node, list) else None
 
 
 def count_properties(fact: dict[str, Any]) -> int:
@@ -179,7 +180,7 @@ class DurableAdapter:
         for shard in stratum.shards:
             qids = list(dict.fromkeys(t.rule_id for t in shard.targets.values()))
             facts = [{"kind": "item", "q": qid, "i": index, ITEM_ROOT: item}
-                     for qid in qids for index, item in enumerate(_list_at(document, quantifiers[qid].path))]
+                     for qid in qids for index, item in enumerate(list_at(document, quantifiers[qid].path) or [])]
             for name, index in self._session(shard, facts):
                 if name in shard.targets:
                     target = shard.targets[name]

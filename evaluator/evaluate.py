@@ -19,7 +19,7 @@ from evaluator.compile import (
     Target,
     compile_rulebook,
 )
-from evaluator.engine import DurableAdapter, UnsafeValue, normalise
+from evaluator.engine import DurableAdapter, UnsafeValue, list_at, normalise
 from evaluator.errors import EngineError, InputError, Problem, RuleFileError
 from evaluator.loader import dotted
 from evaluator.model import Proposal
@@ -80,6 +80,12 @@ class Evaluator:
         self._adapter = DurableAdapter(self.compiled)
         self._derive = {rule.id: rule for rule in rulebook.derive}
         self._require = {rule.id: rule for rule in rulebook.require}
+        # A fact is final after the last stratum that holds one of its setters.
+        self._final_after = {
+            name: max((rulebook.levels[r.id] for r in rulebook.derive if any(n == name for n, _ in r.sets)),
+                      default=-1)
+            for name in rulebook.facts
+        }
 
     def evaluate(self, proposal: Proposal) -> Evaluation:
         """Evaluate one proposal."""
@@ -112,7 +118,7 @@ class Evaluator:
         hits = self._adapter.fire_items(self.compiled.items, quantifiers, document)
         verdicts: dict[str, str] = {}
         for qid, quantifier in quantifiers.items():
-            items = _list(document, quantifier.path)
+            items = list_at(document, quantifier.path)
             if items is None:
                 continue
             truths = [_item_truth(hits.get(qid, []), index) for index in range(len(items))]
@@ -166,9 +172,7 @@ class Evaluator:
     def _finalise_facts(self, stratum: int, facts: dict[str, FactValue]) -> None:
         """Facts whose setters have all run take their default when none set them."""
         for name, fact in self.rulebook.facts.items():
-            setters = [r for r in self.rulebook.derive if any(n == name for n, _ in r.sets)]
-            done = all(self.rulebook.levels[r.id] <= stratum for r in setters)
-            if done and name not in facts:
+            if self._final_after[name] <= stratum and name not in facts:
                 facts[name] = FactValue(name, fact.default, "default", None)
 
     def _outcome(self, stratum: int, rule_id: str, hits: set[Target], trace: list[TraceStep]) -> RuleResult:
@@ -187,13 +191,6 @@ class Evaluator:
         else:
             trace.append(TraceStep(stratum, rule_id, "applies", applies))
         return RuleResult(rule, outcome, applies, check)
-
-
-def _list(document: dict[str, Any], path: tuple[str, ...]) -> list[Any] | None:
-    node: Any = document
-    for part in path:
-        node = node.get(part) if isinstance(node, dict) else None
-    return node if isinstance(node, list) else None
 
 
 def _item_truth(hits: list[tuple[int, Target]], index: int) -> Truth:
