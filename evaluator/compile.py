@@ -114,8 +114,7 @@ def compile_rulebook(rulebook: Rulebook, prefix: str = "sbx") -> CompiledRuleboo
     owners: dict[str, DeriveRule | RequireRule] = {}
     rules: list[DeriveRule | RequireRule] = [*rulebook.derive, *rulebook.require]
     for rule in rules:
-        groups = _derive_groups(rule) if isinstance(rule, DeriveRule) else _require_groups(rule)
-        for _, condition in groups:
+        for _, condition in rule.conditions:
             found: dict[str, Quantifier] = {}
             _collect_quantifiers(rule.id, condition, found)
             quantifiers.update(found)
@@ -129,11 +128,11 @@ def compile_rulebook(rulebook: Rulebook, prefix: str = "sbx") -> CompiledRuleboo
         stratum = Stratum(level, "derive")
         for rule in rulebook.derive:
             if rulebook.levels[rule.id] == level:
-                _place(stratum, rule.id, _derive_groups(rule), prefix, rule)
+                _place(stratum, rule.id, list(rule.conditions), prefix, rule)
         strata.append(stratum)
     final = Stratum(len(levels), "require")
     for req in rulebook.require:
-        _place(final, req.id, _require_groups(req), prefix, req)
+        _place(final, req.id, list(req.conditions), prefix, req)
     strata.append(final)
     return CompiledRulebook(rulebook, items, quantifiers, strata)
 
@@ -152,17 +151,6 @@ def _collect_quantifiers(rule_id: str, condition: c.Condition, out: dict[str, Qu
     elif isinstance(condition, (c.AllOf, c.AnyOf)):
         for part in condition.parts:
             _collect_quantifiers(rule_id, part, out)
-
-
-def _derive_groups(rule: DeriveRule) -> list[tuple[str, c.Condition]]:
-    return [("when", rule.when)]
-
-
-def _require_groups(rule: RequireRule) -> list[tuple[str, c.Condition]]:
-    groups: list[tuple[str, c.Condition]] = [("check", rule.check)]
-    if rule.applies_when is not None:
-        groups.insert(0, ("applies", rule.applies_when))
-    return groups
 
 
 def _place(stratum: Stratum, rule_id: str, groups: list[tuple[str, c.Condition]], prefix: str,

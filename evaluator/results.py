@@ -188,11 +188,8 @@ def score_pillars(findings: tuple[Finding, ...], policy: DecisionPolicy) -> dict
 
 def _finding(evaluation: Evaluation, result: RuleResult) -> Finding:
     rule = result.rule
-    conditions = [rule.check] if rule.applies_when is None else [rule.applies_when, rule.check]
-    paths = list(dict.fromkeys(p for cond in conditions for p in c.fields_read(cond)))
-    facts = list(dict.fromkeys(f for cond in conditions for f in c.facts_read(cond)))
-    evidence = tuple(e for path in paths for e in evidence_for(evaluation.proposal, path))
-    fact_values = tuple(evaluation.facts[name] for name in facts if name in evaluation.facts)
+    evidence = tuple(e for path in rule.fields_read() for e in evidence_for(evaluation.proposal, path))
+    fact_values = tuple(evaluation.facts[name] for name in rule.facts_read() if name in evaluation.facts)
     return Finding(rule, result.outcome, evidence, fact_values)
 
 
@@ -201,9 +198,8 @@ def evidence_for(proposal: Proposal, path: tuple[str, ...]) -> list[Evidence]:
     entries = []
     for source in dict.fromkeys((path, *proposal.source_paths(path))):
         present, value = proposal.value_at(source)
-        _, position = proposal.source_map.locate(source)
-        if source[:1] == ("computed",):
-            position = proposal.source_map.locate(proposal.source_paths(source)[0])[1]
+        # A computed field has no node of its own: point at the first field it comes from.
+        _, position = proposal.source_map.locate(proposal.source_paths(source)[0])
         entries.append(Evidence(dotted(source), value if present else None, position.line,
                                 position.column, present))
     return entries
@@ -214,11 +210,11 @@ def _derived_facts(evaluation: Evaluation) -> list[dict[str, Any]]:
     out = []
     for fact in evaluation.facts.values():
         rule = rules.get(fact.rule_id) if fact.rule_id else None
-        reads = ([e.to_dict() for p in c.fields_read(rule.when) for e in evidence_for(evaluation.proposal, p)]
+        reads = ([e.to_dict() for p in rule.fields_read() for e in evidence_for(evaluation.proposal, p)]
                  if rule else [])
         out.append({"name": fact.name, "value": fact.value, "origin": fact.origin, "rule_id": fact.rule_id,
                     "rule_title": rule.title if rule else None, "reads": reads,
-                    "depends_on": c.facts_read(rule.when) if rule else []})
+                    "depends_on": rule.facts_read() if rule else []})
     return out
 
 
@@ -229,13 +225,10 @@ def _trace(evaluation: Evaluation) -> list[dict[str, Any]]:
     out = []
     for step in evaluation.trace:
         rule = rules[step.rule_id]
-        conditions = [rule.when] if isinstance(rule, DeriveRule) else [
-            cond for cond in (rule.applies_when, rule.check) if cond is not None]
         reads = [{"path": ".".join(path), "value": evaluation.proposal.value_at(path)[1]}
-                 for path in dict.fromkeys(p for cond in conditions for p in c.fields_read(cond))]
+                 for path in rule.fields_read()]
         reads += [{"fact": name, "value": evaluation.facts[name].value}
-                  for name in dict.fromkeys(f for cond in conditions for f in c.facts_read(cond))
-                  if name in evaluation.facts]
+                  for name in rule.facts_read() if name in evaluation.facts]
         out.append({"stratum": step.stratum, "rule_id": step.rule_id, "role": step.role,
                     "truth": step.truth, "reads": reads, "derived": dict(step.derived)})
     return out

@@ -64,8 +64,24 @@ class FactDef:
     pack: str
 
 
+class _Reads:
+    """What a rule's conditions read; ``conditions`` pairs each condition with its role."""
+
+    @property
+    def conditions(self) -> tuple[tuple[str, c.Condition], ...]:
+        raise NotImplementedError
+
+    def fields_read(self) -> list[tuple[str, ...]]:
+        """Descriptor fields read by any of the rule's conditions, in order, without repeats."""
+        return list(dict.fromkeys(p for _, cond in self.conditions for p in c.fields_read(cond)))
+
+    def facts_read(self) -> list[str]:
+        """Derived facts read by any of the rule's conditions, in order, without repeats."""
+        return list(dict.fromkeys(f for _, cond in self.conditions for f in c.facts_read(cond)))
+
+
 @dataclass(frozen=True)
-class DeriveRule:
+class DeriveRule(_Reads):
     id: str
     title: str
     when: c.Condition
@@ -74,9 +90,13 @@ class DeriveRule:
     file: str
     line: int
 
+    @property
+    def conditions(self) -> tuple[tuple[str, c.Condition], ...]:
+        return (("when", self.when),)
+
 
 @dataclass(frozen=True)
-class RequireRule:
+class RequireRule(_Reads):
     id: str
     title: str
     pillar: str
@@ -90,6 +110,12 @@ class RequireRule:
     pack: str
     file: str
     line: int
+
+    @property
+    def conditions(self) -> tuple[tuple[str, c.Condition], ...]:
+        """("applies", applies_when) when there is one, then ("check", check)."""
+        check = (("check", self.check),)
+        return check if self.applies_when is None else (("applies", self.applies_when), *check)
 
 
 @dataclass(frozen=True)
@@ -357,9 +383,7 @@ class _Assembler:
 
     def _used_facts(self, derive: list[DeriveRule], require: list[RequireRule]) -> dict[str, FactDef]:
         names = {name for rule in derive for name, _ in rule.sets}
-        names |= {f for rule in derive for f in c.facts_read(rule.when)}
-        for rule in require:
-            names |= set(_rule_facts(rule))
+        names |= {f for rule in [*derive, *require] for f in rule.facts_read()}
         return {name: fact for name, fact in self.facts.items() if name in names}
 
     def _levels(self, derive: list[DeriveRule], require: list[RequireRule]) -> dict[str, int]:
@@ -370,8 +394,7 @@ class _Assembler:
                 setters.setdefault(name, []).append(derive_rule)
         rules: list[DeriveRule | RequireRule] = [*derive, *require]
         for rule in rules:
-            reads = c.facts_read(rule.when) if isinstance(rule, DeriveRule) else _rule_facts(rule)
-            for name in reads:
+            for name in rule.facts_read():
                 if name not in setters and name in self.facts:
                     self._problem_for(rule, f"fact '{name}' is read but no derive rule in the "
                                       f"packs for {self.framework}/{self.domain} sets it")
@@ -390,7 +413,7 @@ class _Assembler:
             return 0
         stack.append(rule.id)
         level = 0
-        for name in c.facts_read(rule.when):
+        for name in rule.facts_read():
             for setter in setters.get(name, []):
                 level = max(level, self._level(setter, setters, levels, stack) + 1)
         stack.pop()
@@ -399,13 +422,6 @@ class _Assembler:
 
     def _problem_for(self, rule: DeriveRule | RequireRule, message: str) -> None:
         self.problems.append(Problem(rule.file, rule.line, 1, f"{rule.id}: {message}"))
-
-
-def _rule_facts(rule: RequireRule) -> list[str]:
-    found = c.facts_read(rule.check)
-    if rule.applies_when is not None:
-        found = [*c.facts_read(rule.applies_when), *found]
-    return list(dict.fromkeys(found))
 
 
 def _fact_value_error(fact: FactDef, value: Any) -> str | None:
