@@ -121,7 +121,10 @@ class Evaluator:
             items = list_at(document, quantifier.path)
             if items is None:
                 continue
-            truths = [_item_truth(hits.get(qid, []), index) for index in range(len(items))]
+            seen: dict[int, set[bool]] = {}
+            for index, target in hits.get(qid, []):
+                seen.setdefault(index, set()).add(target.truth)
+            truths = [_item_truth(qid, index, seen.get(index, set())) for index in range(len(items))]
             folded = _fold(quantifier, truths)
             if folded != "unknown":
                 verdicts[qid] = "T" if folded == "true" else "F"
@@ -193,10 +196,9 @@ class Evaluator:
         return RuleResult(rule, outcome, applies, check)
 
 
-def _item_truth(hits: list[tuple[int, Target]], index: int) -> Truth:
-    truths = {target.truth for i, target in hits if i == index}
+def _item_truth(qid: str, index: int, truths: set[bool]) -> Truth:
     if truths == {True, False}:
-        raise EngineError(f"item {index} of {hits[0][1].rule_id} came out both true and false")
+        raise EngineError(f"item {index} of {qid} came out both true and false")
     return "true" if True in truths else "false" if False in truths else "unknown"
 
 
