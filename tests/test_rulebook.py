@@ -56,7 +56,8 @@ def with_check(check: str) -> str:
          "pack.yaml:11:72: [require[0].check.value.param] unknown parameter 'capp' (did you mean 'cap'?)"),
         ("{field: metadata.domain, op: eq, value: self_driving}",
          "pack.yaml:11:52: [require[0].check.value] 'self_driving' is not one of the field's values: "
-         "autonomous_vehicles, medical_ai"),
+         "autonomous_vehicles, medical_ai, unmanned_aircraft, telemedicine, "
+         "financial_services"),
         ("{field: safety.hazards.mitigations, op: present}",
          "pack.yaml:11:20: [require[0].check.field] 'safety.hazards' is a list: use every/some/none to "
          "look inside it"),
