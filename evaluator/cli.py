@@ -104,6 +104,30 @@ def schema() -> None:
     typer.echo(schema_text(), nl=False)
 
 
+rules_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
+                        help="Work with rule packs: test, lint, list and document them.")
+app.add_typer(rules_app, name="rules")
+
+
+@rules_app.command("test")
+def rules_test(
+    packs: Annotated[list[str] | None, typer.Argument(help="Pack ids or pack files to test; default: all.",
+                                                      metavar="[PACK]...", show_default=False)] = None,
+    rules: Annotated[list[Path] | None, typer.Option("--rules", help="Rule pack directory or file "
+                     "(repeatable); default: the shipped packs.")] = None,
+) -> None:
+    """Run the rule tests kept next to the packs (*.tests.yaml) and report coverage."""
+    from evaluator.ruletests import run_rule_tests
+    from evaluator.ruletests_text import render_test_run
+
+    try:
+        run = run_rule_tests(tuple(rules or ()), tuple(packs or ()))
+    except EvaluatorError as exc:
+        _fail(exc)
+    typer.echo(render_test_run(run), nl=False)
+    raise typer.Exit(EXIT_OK if run.ok else EXIT_FAILED)
+
+
 def _expand(paths: list[Path]) -> list[Path]:
     out: list[Path] = []
     for path in paths:

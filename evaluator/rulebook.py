@@ -12,6 +12,7 @@ import difflib
 import hashlib
 import json
 import math
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
@@ -50,6 +51,27 @@ class Parameter:
     value: Any
     description: str
     pack: str
+    unit: str | None = None
+
+    def display(self) -> str:
+        """The value as rule texts show it: ``36 months``, ``10,000,000 RUB``, ``a, b``."""
+        text = _display_value(self.value)
+        return f"{text} {self.unit}" if self.unit else text
+
+
+def _display_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:,g}"
+    if isinstance(value, list):
+        return ", ".join(_display_value(v) for v in value)
+    return str(value)
+
+
+PARAM_PLACEHOLDER = re.compile(r"\{param:([^{}]*)\}")
 
 
 @dataclass(frozen=True)
@@ -331,7 +353,8 @@ class _Assembler:
                                              f"parameter '{name}' is also defined with value "
                                              f"{out[name].value!r} in pack '{out[name].pack}'"))
                     continue
-                out.setdefault(name, Parameter(name, raw["value"], raw["description"], pack.id))
+                out.setdefault(name, Parameter(name, raw["value"], raw["description"], pack.id,
+                                               raw.get("unit")))
         return out
 
     def _facts(self, family: list[RulePack]) -> dict[str, FactDef]:
@@ -377,9 +400,25 @@ class _Assembler:
         basis = tuple(Basis(b["instrument"], b["article"], b["url"], b.get("confidence", "verified"),
                             b.get("note")) for b in raw["basis"])
         line = pack.document.source_map.locate(base)[1].line
-        return RequireRule(raw["id"], raw["title"], raw["pillar"], raw["severity"], applies, check, basis,
-                           raw["message"].strip(), raw["remediation"].strip(),
-                           raw.get("condition", "").strip() or None, pack.id, pack.path, line)
+        texts = {key: self._fill(pack, base + (key,), raw[key].strip()) if key in raw else None
+                 for key in ("title", "message", "remediation", "condition")}
+        return RequireRule(raw["id"], texts["title"] or "", raw["pillar"], raw["severity"], applies, check,
+                           basis, texts["message"] or "", texts["remediation"] or "",
+                           texts["condition"] or None, pack.id, pack.path, line)
+
+    def _fill(self, pack: RulePack, path: PathKey, text: str) -> str:
+        """Replace ``{param:NAME}`` with the parameter's value and unit, so texts follow the packs."""
+
+        def value_of(match: re.Match[str]) -> str:
+            name = match.group(1)
+            parameter = self.parameters.get(name)
+            if parameter is None:
+                self.problems.append(_at(pack.document, path, f"unknown parameter '{name}' in "
+                                         f"{{param:...}}{_did_you_mean(name, self.parameters)}"))
+                return match.group(0)
+            return parameter.display()
+
+        return PARAM_PLACEHOLDER.sub(value_of, text)
 
     def _used_facts(self, derive: list[DeriveRule], require: list[RequireRule]) -> dict[str, FactDef]:
         names = {name for rule in derive for name, _ in rule.sets}

@@ -141,3 +141,24 @@ def test_mini_pack_levels_and_facts() -> None:
 def test_no_packs_for_framework() -> None:
     with pytest.raises(RuleFileError, match="no rule packs for framework 'eu-ai-act'"):
         assemble(load_packs([MINI]), "eu-ai-act", "medical_ai")
+
+
+PARAMETERS = """\
+  sum: {value: 10000000, unit: RUB, description: Insured sum.}
+  ratio: {value: 0.5, description: A ratio.}
+"""
+
+
+def test_param_placeholders_in_texts_show_value_and_unit(tmp_path: Path) -> None:
+    text = (HEADER.replace("cap: {value: 36,", "cap: {value: 36, unit: months,") + with_check("{field: scope.term.duration_months, op: lte, value: {param: cap}}")[len(HEADER):]).replace(
+        "facts:", PARAMETERS + "facts:").replace(
+        "remediation: R.", "remediation: 'At most {param:cap}, insured for {param:sum}, ratio {param:ratio}.'")
+    (tmp_path / "pack.yaml").write_text(text, encoding="utf-8")
+    [rule] = assemble(load_packs([tmp_path]), "ru-elr", "medical_ai").require
+    assert rule.remediation == "At most 36 months, insured for 10,000,000 RUB, ratio 0.5."
+
+
+def test_unknown_param_placeholder_is_refused_at_its_line(tmp_path: Path) -> None:
+    text = with_check("{field: scope.term.duration_months, op: lte, value: {param: cap}}").replace("message: M.", "message: 'Longer than {param:capp}.'")
+    assert errors(tmp_path, text) == [
+        "pack.yaml:13:14: [require[0].message] unknown parameter 'capp' in {param:...} (did you mean 'cap'?)"]
