@@ -17,7 +17,7 @@ def proposal(seed: int, framework: str = "ru-elr", domain: str | None = None) ->
     """A random but schema-valid proposal; the same seed gives the same proposal."""
     rng = random.Random(seed)
     data: dict[str, Any] = _value(rng, proposal_schema(), depth=0)
-    domain = domain or rng.choice(["autonomous_vehicles", "medical_ai"])
+    domain = domain or rng.choice(proposal_schema()["properties"]["metadata"]["properties"]["domain"]["enum"])
     data["descriptor_version"] = 1
     data["metadata"] = {"id": f"gen-{seed}", "title": f"Generated {seed}", "version": "1",
                         "framework": framework, "domain": domain}

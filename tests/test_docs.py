@@ -71,3 +71,20 @@ def test_documented_text_output_is_what_the_tool_prints(tmp_path: Path, monkeypa
     monkeypatch.chdir(tmp_path)
     report = Session((Path("rules"),)).check("weak-robotaxi.yaml")
     assert render_text(report.to_dict(), color=False) == expected.group(1)
+
+
+def test_documented_rule_tests_pass_with_the_documented_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    from evaluator.cli import main
+
+    text = (ROOT / "docs" / "rule-format.md").read_text(encoding="utf-8")
+    (pack,) = [b for b in yaml_blocks("rule-format.md") if b.startswith("pack:")]
+    (suite,) = [b for b in yaml_blocks("rule-format.md") if b.startswith("suite:")]
+    shown = re.search(r"```\n\$ sandbox rules test (.*?)\n(.*?)```", text, re.DOTALL)
+    assert shown
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "rules" / "hav-example.yaml").write_text(pack, encoding="utf-8")
+    (tmp_path / "rules" / "hav-example.tests.yaml").write_text(suite, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    assert main(["rules", "test", *shown.group(1).split()]) == 0
+    assert capsys.readouterr().out == shown.group(2)

@@ -1,4 +1,8 @@
-"""Every shipped example gives the decision stated on its first line, and its reports are golden."""
+"""Every shipped example gives the decision and key findings stated in its header; reports are golden.
+
+An example starts with ``# expected: <decision>`` and may follow it with lines
+``# key finding: RULE-ID <outcome>``, each checked against the rule's outcome.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +11,17 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
 
 from evaluator.pipeline import Session
 from evaluator.render import render_report
+from evaluator.validate import proposal_schema
 
 from conftest import EXAMPLES
 from golden_files import check_golden
 
 FIRST_LINE = re.compile(r"^# expected: (admit|admit_with_conditions|revise|reject)$")
+KEY_FINDING = re.compile(r"^# key finding: ([A-Z0-9-]+) (pass|fail|not_applicable|indeterminate)$")
 EXAMPLE_FILES = sorted(EXAMPLES.glob("*.yaml"))
 
 
@@ -30,10 +37,31 @@ def expected_decision(path: Path) -> str:
     return match.group(1)
 
 
-def test_there_are_examples_for_both_domains() -> None:
-    names = {p.name for p in EXAMPLE_FILES}
-    assert {"robotaxi-pilot.yaml", "weak-self-driving.yaml", "radiology-triage.yaml",
-            "weak-medical-ai.yaml"} <= names
+def key_findings(path: Path) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for line in path.read_text(encoding="utf-8").splitlines()[1:]:
+        if match := KEY_FINDING.match(line):
+            found[match.group(1)] = match.group(2)
+        elif line.startswith("# key finding"):
+            pytest.fail(f"{path.name}: malformed key finding line: {line!r}")
+    return found
+
+
+def test_examples_cover_every_domain_both_frameworks_and_every_decision() -> None:
+    metadata = [yaml.safe_load(p.read_text(encoding="utf-8"))["metadata"] for p in EXAMPLE_FILES]
+    assert len(EXAMPLE_FILES) >= 12
+    assert {m["domain"] for m in metadata} == set(proposal_schema()["properties"]["metadata"]["properties"]
+                                                  ["domain"]["enum"])
+    assert {m["framework"] for m in metadata} == {"ru-elr", "eu-ai-act"}
+    assert {expected_decision(p) for p in EXAMPLE_FILES} == {"admit", "admit_with_conditions", "revise", "reject"}
+
+
+@pytest.mark.parametrize("path", EXAMPLE_FILES, ids=[p.stem for p in EXAMPLE_FILES])
+def test_example_gives_its_key_findings(session: Session, path: Path) -> None:
+    expected = key_findings(path)
+    assert expected, f"{path.name}: name at least one '# key finding: RULE-ID outcome'"
+    outcomes = {finding.rule.id: finding.outcome for finding in session.check(path).findings}
+    assert {rule_id: outcomes.get(rule_id, "(no such rule)") for rule_id in expected} == expected
 
 
 @pytest.mark.parametrize("path", EXAMPLE_FILES, ids=[p.stem for p in EXAMPLE_FILES])

@@ -9,6 +9,7 @@ import pytest
 from evaluator.evaluate import Evaluator
 from evaluator.model import Proposal
 from evaluator.rulebook import assemble, default_rules_dir, load_packs
+from evaluator.validate import proposal_schema
 
 import generate
 import oracle
@@ -40,11 +41,15 @@ def test_generated_proposals_match_the_oracle(packs: Path, domain: str) -> None:
         compare(evaluator, generate.proposal(seed, domain=domain))
 
 
-@pytest.mark.parametrize("domain", ["autonomous_vehicles", "medical_ai"])
-def test_shipped_rules_match_the_oracle_on_generated_proposals(domain: str) -> None:
-    evaluator = Evaluator(assemble(load_packs([default_rules_dir()]), "ru-elr", domain))
-    for seed in range(1000, 1300):
-        compare(evaluator, generate.proposal(seed, domain=domain))
+SCHEMA_METADATA = proposal_schema()["properties"]["metadata"]["properties"]
+RULEBOOKS = [(f, d) for f in SCHEMA_METADATA["framework"]["enum"] for d in SCHEMA_METADATA["domain"]["enum"]]
+
+
+@pytest.mark.parametrize(("framework", "domain"), RULEBOOKS, ids=[f"{f}-{d}" for f, d in RULEBOOKS])
+def test_shipped_rules_match_the_oracle_on_generated_proposals(framework: str, domain: str) -> None:
+    evaluator = Evaluator(assemble(load_packs([default_rules_dir()]), framework, domain))
+    for seed in range(1000, 1150):
+        compare(evaluator, generate.proposal(seed, framework, domain))
 
 
 def test_the_ops_pack_sees_every_outcome() -> None:
