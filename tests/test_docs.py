@@ -88,3 +88,51 @@ def test_documented_rule_tests_pass_with_the_documented_output(tmp_path: Path, m
     monkeypatch.chdir(tmp_path)
     assert main(["rules", "test", *shown.group(1).split()]) == 0
     assert capsys.readouterr().out == shown.group(2)
+
+
+def _schema_kind(node: dict) -> str:  # type: ignore[type-arg]
+    """The Type column as docs/proposal-format.md writes it."""
+    kind = node.get("type")
+    if "enum" in node:
+        return "one of " + ", ".join(f"`{v}`" for v in node["enum"])
+    if kind == "string":
+        return "date `YYYY-MM-DD`" if node.get("format") == "date" else "text"
+    if kind == "boolean":
+        return "`true` / `false`"
+    if kind in ("integer", "number"):
+        word = "whole number" if kind == "integer" else "number"
+        if "maximum" in node:
+            return f"{word}, {node['minimum']}–{node['maximum']}"
+        return f"{word}, ≥ {node['minimum']}" if "minimum" in node else word
+    if kind == "array":
+        items, unique = node["items"], "; no repeats" if node.get("uniqueItems") else ""
+        if items.get("type") == "object":
+            return "list of items (below)"
+        if "enum" in items:
+            return "list of values from " + ", ".join(f"`{v}`" for v in items["enum"]) + unique
+        return "list of text" + unique
+    return "section"
+
+
+def _schema_rows(node: dict, prefix: str = "") -> dict[str, str]:  # type: ignore[type-arg]
+    rows: dict[str, str] = {}
+    for key, child in node.get("properties", {}).items():
+        path = f"{prefix}.{key}" if prefix else key
+        if child.get("type") == "object" and "properties" in child:
+            rows |= _schema_rows(child, path)
+            continue
+        required = "**required**; " if key in node.get("required", []) else ""
+        rows[path] = required + _schema_kind(child)
+        if child.get("type") == "array" and child["items"].get("type") == "object":
+            rows |= _schema_rows(child["items"], path + "[]")
+    return rows
+
+
+def test_field_reference_lists_every_schema_field_with_its_type() -> None:
+    from evaluator.validate import proposal_schema
+
+    text = (ROOT / "docs" / "proposal-format.md").read_text(encoding="utf-8")
+    documented = dict(re.findall(r"^\| `([^`]+)` \| ([^|]+?) \|", text, re.MULTILINE))
+    expected = _schema_rows(proposal_schema())
+    del expected["descriptor_version"]  # described in prose above the tables
+    assert {path: documented.get(path) for path in expected} == expected
