@@ -43,6 +43,8 @@ ITEM_ROOT = "it"  # an item is asserted as {"kind": "item", "q": ..., "i": ..., 
 SHARD_BUDGET = 60
 #: DNF terms one rule condition may expand to (both polarities together).
 MAX_TERMS_PER_RULE = SHARD_BUDGET
+#: Properties one asserted fact may carry; the engine refuses more than 255 (error 302).
+MAX_PROPERTIES = 240
 
 Atom = tuple[str, str]  # ("c", canonical JSON of a condition) or ("nm", JSON [path, regex])
 Term = tuple[Atom, ...]
@@ -167,7 +169,9 @@ def _place(stratum: Stratum, rule_id: str, groups: list[tuple[str, c.Condition]]
     if cost > MAX_TERMS_PER_RULE:
         raise CompileError(rule, f"its conditions expand to {cost} engine branches; the limit is "
                            f"{MAX_TERMS_PER_RULE}. Split the rule or simplify any/in lists.")
-    if not stratum.shards or stratum.shards[-1].cost + cost > SHARD_BUDGET:
+    paths = set() if item else {p for _, condition in groups for p in _projection(rule_id, condition)}
+    if (not stratum.shards or stratum.shards[-1].cost + cost > SHARD_BUDGET
+            or property_bound(stratum.shards[-1].paths | paths) > MAX_PROPERTIES):
         index = len(stratum.shards)
         catch = ITEM_DISCRIMINATOR if item else DISCRIMINATOR
         level = "" if item else str(stratum.level)
@@ -179,9 +183,14 @@ def _place(stratum: Stratum, rule_id: str, groups: list[tuple[str, c.Condition]]
         shard.rules[name] = _durable_rule(term, discriminator)
         shard.targets[name] = target
     shard.cost += cost
-    if not item:
-        for _, condition in groups:
-            shard.paths |= _projection(rule_id, condition)
+    shard.paths |= paths
+
+
+def property_bound(paths: set[tuple[str, ...]]) -> int:
+    """Most properties a fact projected on ``paths`` can have: each path's value and its two
+    markers, plus every section on the way."""
+    sections = {path[:depth] for path in paths for depth in range(1, len(path))}
+    return 3 * len(paths) + len(sections)
 
 
 def _term_cost(term: Term) -> int:

@@ -29,6 +29,7 @@ from durable import engine as durable_engine
 from evaluator.compile import (
     ITEM_ROOT,
     LENGTH_SUFFIX,
+    MAX_PROPERTIES,
     SET_SUFFIX,
     CompiledRulebook,
     Quantifier,
@@ -38,7 +39,6 @@ from evaluator.compile import (
 )
 from evaluator.errors import EngineError
 
-MAX_PROPERTIES = 240  # the engine refuses facts with more than 255 (error 302)
 INT64 = 2**63
 _EXPONENT = re.compile(r'"(?:[^"\\]|\\.)*"|(?<![\w.])(-?\d+)(e[+-]?\d+)')
 

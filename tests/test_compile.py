@@ -66,3 +66,18 @@ def test_shards_stay_within_the_budget() -> None:
     for stratum in [compiled.items, *compiled.strata]:
         for shard in stratum.shards:
             assert shard.cost <= SHARD_BUDGET
+
+
+def test_property_bound_counts_values_markers_and_sections() -> None:
+    from evaluator.compile import property_bound
+
+    assert property_bound({("scope", "term", "end"), ("scope", "term", "start"), ("derived", "flag")}) == 9 + 3
+
+
+def test_every_shipped_shard_stays_under_the_engines_property_limit() -> None:
+    from evaluator.compile import MAX_PROPERTIES, compile_rulebook, property_bound
+    from evaluator.rulebook import assemble_all, default_rules_dir, load_packs
+
+    for book in assemble_all(load_packs([default_rules_dir()])).values():
+        for stratum in compile_rulebook(book).strata:
+            assert all(property_bound(shard.paths) <= MAX_PROPERTIES for shard in stratum.shards)
