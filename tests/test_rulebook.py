@@ -162,3 +162,29 @@ def test_unknown_param_placeholder_is_refused_at_its_line(tmp_path: Path) -> Non
     text = with_check("{field: scope.term.duration_months, op: lte, value: {param: cap}}").replace("message: M.", "message: 'Longer than {param:capp}.'")
     assert errors(tmp_path, text) == [
         "pack.yaml:13:14: [require[0].message] unknown parameter 'capp' in {param:...} (did you mean 'cap'?)"]
+
+
+def shipped_require_rules() -> list[tuple[str, dict]]:  # type: ignore[type-arg]
+    from evaluator.rulebook import default_rules_dir
+
+    return [(pack.framework, rule) for pack in load_packs([default_rules_dir()])
+            for rule in pack.raw.get("require", [])]
+
+
+def test_shipped_rulebooks_are_deep_in_every_pillar() -> None:
+    from collections import Counter
+
+    from evaluator.rulebook import PILLARS
+
+    counts = Counter((framework, rule["pillar"]) for framework, rule in shipped_require_rules())
+    ru_elr = {pillar: counts["ru-elr", pillar] for pillar in PILLARS}
+    eu_ai_act = {pillar: counts["eu-ai-act", pillar] for pillar in PILLARS}
+    assert sum(ru_elr.values()) >= 60, ru_elr
+    assert min(ru_elr.values()) >= 10, ru_elr
+    assert min(eu_ai_act.values()) >= 4, eu_ai_act
+
+
+def test_every_uncertain_basis_says_what_is_uncertain() -> None:
+    vague = [rule["id"] for _, rule in shipped_require_rules() for basis in rule["basis"]
+             if basis.get("confidence", "verified") != "verified" and not basis.get("note", "").strip()]
+    assert vague == []
