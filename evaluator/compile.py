@@ -21,13 +21,15 @@ and ``$not`` around ``$iany`` were measured to give wrong answers, so neither is
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from itertools import product
 from typing import Any
 
 from evaluator import conditions as c
-from evaluator.regex import to_engine_dialect
+from evaluator.regex import compile_pattern
 from evaluator.rulebook import DeriveRule, RequireRule, Rulebook
 
 DISCRIMINATOR = {"kind": "proposal"}
@@ -46,7 +48,8 @@ MAX_TERMS_PER_RULE = SHARD_BUDGET
 #: Properties one asserted fact may carry; the engine refuses more than 255 (error 302).
 MAX_PROPERTIES = 240
 
-Atom = tuple[str, str]  # ("c", canonical JSON of a condition) or ("nm", JSON [path, regex])
+Atom = tuple[str, str]  # ("c", canonical JSON of a condition)
+MATCH_SUFFIX = "__re"
 Term = tuple[Atom, ...]
 
 
@@ -104,6 +107,7 @@ class CompiledRulebook:
     items: Stratum
     quantifiers: dict[str, Quantifier]
     strata: list[Stratum]
+    patterns: dict[tuple[tuple[str, ...], str], re.Pattern[str]] = field(default_factory=dict)
 
     def definitions(self) -> dict[str, dict[str, dict[str, Any]]]:
         """All rulesets as durable JSON (stable order): what the golden tests compare."""
@@ -136,7 +140,9 @@ def compile_rulebook(rulebook: Rulebook, prefix: str = "sbx") -> CompiledRuleboo
     for req in rulebook.require:
         _place(final, req.id, list(req.conditions), prefix, req)
     strata.append(final)
-    return CompiledRulebook(rulebook, items, quantifiers, strata)
+    patterns = {site: compile_pattern(site[1]) for rule in rules for _, condition in rule.conditions
+                for site in sorted(match_sites(condition))}
+    return CompiledRulebook(rulebook, items, quantifiers, strata, patterns)
 
 
 def quantifier_id(rule_id: str, node: c.Quantified) -> str:
@@ -194,24 +200,12 @@ def property_bound(paths: set[tuple[str, ...]]) -> int:
 
 
 def _term_cost(term: Term) -> int:
-    return 1 + sum(1 for kind, _ in term if kind == "nm")
+    return 1
 
 
 def _durable_rule(term: Term, discriminator: list[dict[str, Any]]) -> dict[str, Any]:
-    conds: list[Any] = [*discriminator]
-    negations: list[dict[str, Any]] = []
-    for kind, text in term:
-        if kind == "c":
-            conds.append(json.loads(text))
-        else:
-            path, pattern = json.loads(text)
-            negations.append({f"n{len(negations)}$not": {"$and": [*discriminator,
-                                                                  {"$mt": {path: pattern}}]}})
-    main = conds[0] if len(conds) == 1 else {"$and": conds}
-    rule: dict[str, Any] = {"all": [{"m": main}, *negations]}
-    if negations:
-        rule["dist"] = 0  # let the negated pattern look at the same (only) fact
-    return rule
+    conds: list[Any] = [*discriminator, *(json.loads(text) for _, text in term)]
+    return {"all": [{"m": conds[0] if len(conds) == 1 else {"$and": conds}}]}
 
 
 def truth_terms(condition: c.Condition, truth: bool, rule: DeriveRule | RequireRule) -> list[Term]:
@@ -292,10 +286,8 @@ def _leaf(leaf: c.Leaf, truth: bool) -> list[Term]:
         return [(_atom({path + LENGTH_SUFFIX: 0}),),
                 (_atom({"$iall": {path: {"$neq": {"$i": leaf.value}}}}),)]
     if leaf.op == "matches":
-        pattern = to_engine_dialect(str(leaf.value))
-        if truth:
-            return [(_atom({"$mt": {path: pattern}}),)]
-        return [(_atom({"$ex": {path: 1}}), ("nm", json.dumps([path, pattern], ensure_ascii=False)))]
+        # Decided in Python (regex.py says why); the marker is absent when the field is.
+        return [(_atom({path + match_marker(str(leaf.value)): truth}),)]
     op = leaf.op if truth else _NEGATE[leaf.op]
     if leaf.container:
         path += SET_SUFFIX
@@ -314,11 +306,28 @@ def _quantified(node: c.Quantified, truth: bool, rule: DeriveRule | RequireRule)
     return [(_atom({path: "T" if truth else "F"}),)]
 
 
+def match_marker(pattern: str) -> str:
+    """Suffix of the boolean marker that says whether a field matches ``pattern``."""
+    return MATCH_SUFFIX + hashlib.sha256(pattern.encode("utf-8")).hexdigest()[:12]
+
+
+def match_sites(condition: c.Condition) -> set[tuple[tuple[str, ...], str]]:
+    """(field path, pattern) of every ``matches`` leaf in a condition."""
+    if isinstance(condition, c.Leaf):
+        return {(condition.subject.path, str(condition.value))} if condition.op == "matches" else set()
+    if isinstance(condition, c.Not):
+        return match_sites(condition.part)
+    if isinstance(condition, (c.AllOf, c.AnyOf)):
+        return {site for part in condition.parts for site in match_sites(part)}
+    return set()
+
+
 def _projection(rule_id: str, condition: c.Condition) -> set[tuple[str, ...]]:
     """Paths a condition needs in the asserted fact, including its quantifier verdicts."""
     quantifiers: dict[str, Quantifier] = {}
     _collect_quantifiers(rule_id, condition, quantifiers)
     paths = {tuple(p) for p in c.fields_read(condition)}
+    paths |= {(*path[:-1], path[-1] + match_marker(pattern)) for path, pattern in match_sites(condition)}
     paths |= {(DERIVED_ROOT, name) for name in c.facts_read(condition)}
     paths |= {(QUANTIFIER_ROOT, qid) for qid in quantifiers}
     return paths

@@ -7,6 +7,7 @@ gets exactly one outcome: pass, fail, not_applicable or indeterminate.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -18,11 +19,13 @@ from evaluator.compile import (
     Quantifier,
     Target,
     compile_rulebook,
+    match_marker,
 )
 from evaluator.engine import DurableAdapter, UnsafeValue, list_at, normalise
 from evaluator.errors import EngineError, InputError, Problem, RuleFileError
 from evaluator.loader import dotted
 from evaluator.model import Proposal
+from evaluator.regex import full_match
 from evaluator.rulebook import DeriveRule, RequireRule, Rulebook
 
 Truth = Literal["true", "false", "unknown"]
@@ -90,6 +93,7 @@ class Evaluator:
     def evaluate(self, proposal: Proposal) -> Evaluation:
         """Evaluate one proposal."""
         document = self._normalised(proposal)
+        _mark_matches(document, self.compiled.patterns)
         document[QUANTIFIER_ROOT] = self._quantifier_verdicts(document)
         derived: dict[str, Any] = {}
         document[DERIVED_ROOT] = derived
@@ -221,3 +225,14 @@ def _truth(hits: set[Target], rule_id: str, role: str) -> Truth:
 
 
 __all__ = ["OUTCOMES", "DeriveRule", "Evaluation", "Evaluator", "FactValue", "RuleResult", "TraceStep"]
+
+
+def _mark_matches(document: dict[str, Any], patterns: dict[tuple[tuple[str, ...], str], re.Pattern[str]]) -> None:
+    """Store each ``matches`` verdict beside its field (only where the field holds text)."""
+    for (path, pattern), compiled in patterns.items():
+        parent: Any = document
+        for part in path[:-1]:
+            parent = parent.get(part) if isinstance(parent, dict) else None
+        value = parent.get(path[-1]) if isinstance(parent, dict) else None
+        if isinstance(value, str):
+            parent[path[-1] + match_marker(pattern)] = full_match(compiled, value)

@@ -1,63 +1,85 @@
-"""Translate the rule language's regular expressions into durable_rules' own dialect.
+"""The rule language's regular expressions: a small, portable subset of Python's, always matched
+against the whole value.
 
-Rule authors write a small, portable subset of Python regular expressions (always matched
-against the whole string). durable_rules uses ``%`` as its escape character and has no anchors,
-so the subset is translated here and anything outside it is refused when the rule is loaded.
+``matches`` is decided here, in Python, not by durable_rules: the engine's own matcher was
+measured to miss matches when a literal overlaps itself after ``.*`` (``.*aba.*`` fails on
+"abab"). The adapter stores each verdict as a boolean marker beside the field and the engine
+only compares that marker. Patterns are checked when a rule is loaded; the subset keeps them
+portable and refuses the shapes that make backtracking explode (a quantifier on a group that
+already repeats).
 """
 
 from __future__ import annotations
 
 import re
 
-_CLASS_ESCAPES = {"d": "%d", "s": "%s"}
+_CLASS_ESCAPES = {"d", "s"}
 _FORBIDDEN = {"^": "anchors are implicit (the whole value must match); remove '^'",
               "$": "anchors are implicit (the whole value must match); remove '$'"}
+_QUANTIFIERS = "*+?{"
 MAX_PATTERN = 200
+FLAGS = re.ASCII | re.DOTALL
 
 
-def to_engine_dialect(pattern: str) -> str:
-    """Return ``pattern`` in durable_rules' dialect, or raise ``ValueError`` saying why not."""
+def compile_pattern(pattern: str) -> re.Pattern[str]:
+    """Check ``pattern`` against the subset and compile it; raise ``ValueError`` saying why not."""
     if len(pattern) > MAX_PATTERN:
         raise ValueError(f"pattern is longer than {MAX_PATTERN} characters")
     try:
-        re.compile(pattern)
+        compiled = re.compile(pattern, FLAGS)
     except re.error as exc:
         raise ValueError(f"invalid regular expression: {exc}") from None
-    out: list[str] = []
-    index = 0
-    previous = ""
+    _check_subset(pattern)
+    return compiled
+
+
+def full_match(compiled: re.Pattern[str], value: str) -> bool:
+    """Whether the whole of ``value`` matches."""
+    return compiled.fullmatch(value) is not None
+
+
+def _check_subset(pattern: str) -> None:
     in_class = False
+    previous = ""
+    groups: list[bool] = []  # per open group: does it contain a quantifier?
+    index = 0
     while index < len(pattern):
         char = pattern[index]
-        if in_class and char == "]" and previous != "[" and previous != "^":
-            in_class = False
-        elif char == "[" and not in_class:
-            in_class = True
-        elif char == "^" and in_class and previous == "[":
-            out.append(char)
-            previous = char
+        if char == "\\":
+            _check_escape(pattern[index + 1 : index + 2])
+            index, previous = index + 2, "x"
+            continue
+        if in_class:
+            in_class = not (char == "]" and previous not in ("[", "^"))
+            previous = "x" if not in_class else char
             index += 1
             continue
         if char in _FORBIDDEN:
             raise ValueError(_FORBIDDEN[char])
-        if char == "(" and pattern[index + 1 : index + 2] == "?":
-            raise ValueError("group extensions '(?...)' are not supported")
-        if char == "?" and previous in "*+?}" and previous:
-            raise ValueError("lazy or possessive quantifiers are not supported")
-        if char == "\\":
-            out.append(_escape(pattern[index + 1 : index + 2]))
-            index += 2
-            previous = "x"
-            continue
-        out.append("%%" if char == "%" else char)
+        if char == "[":
+            in_class = True
+        elif char == "(":
+            if pattern[index + 1 : index + 2] == "?":
+                raise ValueError("group extensions '(?...)' are not supported")
+            groups.append(False)
+        elif char == ")":
+            repeats_inside = groups.pop() if groups else False
+            following = pattern[index + 1 : index + 2]
+            if repeats_inside and following and following in _QUANTIFIERS:
+                raise ValueError("a repeated group may not contain another quantifier "
+                                 "(it can make matching take exponential time)")
+            if groups and (repeats_inside or (following and following in _QUANTIFIERS)):
+                groups[-1] = True
+        elif char in _QUANTIFIERS:
+            if char == "?" and previous in ("*", "+", "?", "}"):
+                raise ValueError("lazy or possessive quantifiers are not supported")
+            if groups:
+                groups[-1] = True
         previous = char
         index += 1
-    return "".join(out)
 
 
-def _escape(char: str) -> str:
-    if char in _CLASS_ESCAPES:
-        return _CLASS_ESCAPES[char]
-    if char and not char.isalnum() and char != "\\":
-        return "%" + char
+def _check_escape(char: str) -> None:
+    if char in _CLASS_ESCAPES or (char and not char.isalnum() and char != "\\"):
+        return
     raise ValueError(f"escape '\\{char}' is not supported (use \\d, \\s or an escaped punctuation mark)")

@@ -25,7 +25,7 @@ import jsonschema
 from evaluator import conditions as c
 from evaluator.errors import EvaluatorError, Problem, RuleFileError
 from evaluator.loader import Document, PathKey, Position, dotted, load_file
-from evaluator.regex import to_engine_dialect
+from evaluator.regex import compile_pattern
 from evaluator.validate import proposal_schema
 
 PILLARS = ("eligibility", "safety", "oversight", "freedom")
@@ -631,7 +631,7 @@ class _ConditionParser:
         if schema.get("type") != "string" or "enum" in schema or not isinstance(value, str):
             raise _Refused(vpath, "'matches' needs a free-text field and a pattern")
         try:
-            to_engine_dialect(value)
+            compile_pattern(value)
         except ValueError as exc:
             raise _Refused(vpath, f"pattern {value!r}: {exc}") from None
         return c.Leaf(subject, op, value, param=param, line=line)

@@ -82,11 +82,10 @@ def test_every_pattern_starts_with_the_discriminator(mini_evaluator: Evaluator) 
 def test_no_pattern_joins_on_id_and_only_negations_have_two_patterns(mini_evaluator: Evaluator) -> None:
     text = json.dumps(mini_evaluator.compiled.definitions())
     assert '"$m": "id"' not in text and '"id":' not in text
+    assert "$mt" not in text  # regular expressions are decided in Python (regex.py)
     for rules in mini_evaluator.compiled.definitions().values():
         for rule in rules.values():
-            extra = rule["all"][1:]
-            assert all(next(iter(p)).endswith("$not") for p in extra)
-            assert ("dist" in rule) == bool(extra)
+            assert len(rule["all"]) == 1 and "dist" not in rule
 
 
 def test_a_session_in_which_only_the_catch_all_fires_does_not_crash() -> None:
@@ -273,6 +272,10 @@ REGEX_CASES = [
     ("\\d{3}-\\d{2}", ["123-45", "12-345", "123-456", "abc-de"]),
     ("Mos.*", ["Moscow", "Mos", "moscow", "Moscow region"]),
     ("100%", ["100%", "100"]),
+    # Overlapping literals after '.*': durable's own matcher gets these wrong (found by a rule author).
+    (".*aba.*", ["abab", "aba", "xabax", "abba"]),
+    (".*[Vv]igilance.*", ["vigilance v", "Vigilance", "no"]),
+    (".*(vigilance|Vigilance|MDR|EUDAMED).*", ["EUDAMED E", "Vigilance device V", "MDR", "none"]),
 ]
 
 
