@@ -128,6 +128,103 @@ def rules_test(
     raise typer.Exit(EXIT_OK if run.ok else EXIT_FAILED)
 
 
+RulesOption = Annotated[list[Path] | None, typer.Option("--rules", help="Rule pack directory or file "
+                        "(repeatable); default: the shipped packs.")]
+OutputOption = Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file "
+                         "(atomically) instead of printing.")]
+
+
+class ListFormat(StrEnum):
+    text = "text"
+    json = "json"
+
+
+@rules_app.command("lint")
+def rules_lint(rules: RulesOption = None) -> None:
+    """Report every problem in every rule pack, with file:line (exit 1 on any)."""
+    from evaluator.lint import lint, render_lint
+
+    try:
+        result = lint(tuple(rules or ()))
+    except EvaluatorError as exc:
+        _fail(exc)
+    typer.echo(render_lint(result), nl=False)
+    raise typer.Exit(EXIT_OK if result.ok else EXIT_FAILED)
+
+
+@rules_app.command("list")
+def rules_list(
+    pillar: Annotated[str | None, typer.Option(help="Only require rules of this pillar.")] = None,
+    domain: Annotated[str | None, typer.Option(help="Only rules of packs that apply to this domain.")] = None,
+    framework: Annotated[str | None, typer.Option(help="Only rules of this framework.")] = None,
+    fmt: Annotated[ListFormat, typer.Option("--format", help="What to print.")] = ListFormat.text,
+    rules: RulesOption = None,
+) -> None:
+    """List the rules, one row each, and count require rules by framework and pillar."""
+    from evaluator.catalog import load_catalog, render_json, render_text, select
+
+    try:
+        entries = select(load_catalog(tuple(rules or ())), framework, domain, pillar)
+    except EvaluatorError as exc:
+        _fail(exc)
+    typer.echo(render_json(entries) if fmt is ListFormat.json else render_text(entries), nl=False)
+
+
+@rules_app.command("doc")
+def rules_doc(output: OutputOption = None, rules: RulesOption = None) -> None:
+    """Generate the rulebook reference (Markdown) from the packs."""
+    from evaluator.ruledoc import rulebook_markdown
+
+    try:
+        text = rulebook_markdown(tuple(rules or ()))
+        _deliver(text, output, overwrite=True)
+    except EvaluatorError as exc:
+        _fail(exc)
+
+
+@app.command()
+def explain(
+    rule_id: Annotated[str, typer.Argument(metavar="RULE-ID", help="A rule id, e.g. ELR-CORE-TERM-MAX.",
+                                           show_default=False)],
+    rules: RulesOption = None,
+) -> None:
+    """Explain a rule: what it checks, why, its basis, how to satisfy it, a passing example."""
+    from evaluator.explain import explain as explain_rule
+
+    try:
+        text = explain_rule(rule_id, tuple(rules or ()))
+    except EvaluatorError as exc:
+        _fail(exc)
+    typer.echo(text, nl=False)
+
+
+@app.command()
+def init(
+    domain: Annotated[str, typer.Option(help="The proposal's domain, e.g. medical_ai.", show_default=False)],
+    framework: Annotated[str | None, typer.Option(help="Its framework; default: ru-elr.")] = None,
+    output: OutputOption = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing --output file.")] = False,
+) -> None:
+    """Write a commented skeleton proposal for a domain that validates as it is."""
+    from evaluator.skeleton import skeleton
+
+    try:
+        _deliver(skeleton(domain, framework), output, overwrite=force)
+    except EvaluatorError as exc:
+        _fail(exc)
+
+
+def _deliver(text: str, output: Path | None, overwrite: bool) -> None:
+    """Print ``text``, or write it to ``output`` and say so on stderr."""
+    if output is None:
+        typer.echo(text, nl=False)
+        return
+    from evaluator.output import write_output
+
+    write_output(output, text, overwrite)
+    typer.echo(f"wrote {output}", err=True)
+
+
 def _expand(paths: list[Path]) -> list[Path]:
     out: list[Path] = []
     for path in paths:

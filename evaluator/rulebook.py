@@ -709,3 +709,61 @@ def _kind_name(schema: dict[str, Any]) -> str:
 def iter_rules(rulebook: Rulebook) -> Iterator[DeriveRule | RequireRule]:
     yield from rulebook.derive
     yield from rulebook.require
+
+
+# Helpers for `sandbox rules lint`: keep going where loading and assembling stop.
+
+
+def read_packs(dirs: Iterable[Path]) -> tuple[list[RulePack], list[Problem]]:
+    """Like ``load_packs``, but return the packs that read cleanly together with every problem.
+
+    A pack whose id repeats an earlier pack's is reported and left out.
+    """
+    packs: dict[str, RulePack] = {}
+    problems: list[Problem] = []
+    for path in discover(dirs):
+        try:
+            pack = _read_pack(path)
+        except EvaluatorError as exc:
+            problems.extend(exc.problems)
+            continue
+        if pack.id in packs:
+            problems.append(_at(pack.document, ("pack", "id"),
+                                f"duplicate pack id '{pack.id}' (also in {packs[pack.id].path})"))
+        else:
+            packs[pack.id] = pack
+    return list(packs.values()), problems
+
+
+def condition_problems(packs: list[RulePack], framework: str, domain: str) -> list[Problem]:
+    """Problems in every test of every condition, each test parsed on its own.
+
+    ``assemble`` reports the first problem inside a condition; this also finds the ones after
+    it (a quantifier's ``where`` is still checked as a whole).
+    """
+    chosen = tuple(p for p in packs if p.framework == framework and p.applies_to(domain))
+    owner = _Assembler(framework, domain, chosen, [p for p in packs if p.framework == framework])
+    for pack in chosen:
+        parser = _ConditionParser(owner, pack)
+        for kind, roles in (("derive", ("when",)), ("require", ("applies_when", "check"))):
+            for index, raw in enumerate(pack.raw.get(kind, [])):
+                for role in roles:
+                    for path, leaf in _tests_in(raw.get(role), (kind, index, role)):
+                        parser.parse(leaf, path)
+    return owner.problems
+
+
+def _tests_in(raw: Any, path: PathKey) -> Iterator[tuple[PathKey, Any]]:
+    """The leaf tests (and quantifiers) of a raw condition, skipping malformed all/any/not."""
+    if not isinstance(raw, dict) or not raw:
+        return
+    for key in ("all", "any"):
+        if key in raw:
+            if isinstance(raw[key], list):
+                for index, part in enumerate(raw[key]):
+                    yield from _tests_in(part, path + (key, index))
+            return
+    if "not" in raw:
+        yield from _tests_in(raw["not"], path + ("not",))
+        return
+    yield path, raw
