@@ -205,27 +205,16 @@ def _is_pack_file(path: Path) -> bool:
 
 def load_packs(dirs: Iterable[Path]) -> list[RulePack]:
     """Read and structurally check every pack file; raises ``RuleFileError`` listing all problems."""
-    packs: list[RulePack] = []
-    problems: list[Problem] = []
-    for path in discover(dirs):
-        try:
-            packs.append(_read_pack(path))
-        except EvaluatorError as exc:
-            problems.extend(exc.problems)
-    seen: dict[str, RulePack] = {}
-    for pack in packs:
-        if pack.id in seen:
-            problems.append(_at(pack.document, ("pack", "id"),
-                                f"duplicate pack id '{pack.id}' (also in {seen[pack.id].path})"))
-        seen[pack.id] = pack
+    packs, problems = read_packs(dirs)
     if problems:
         raise RuleFileError(problems)
     return packs
 
 
 @cache
-def _pack_validator() -> jsonschema.Draft202012Validator:
-    text = resources.files("evaluator.schema").joinpath("rulepack-v1.schema.json").read_text("utf-8")
+def bundled_validator(name: str) -> jsonschema.Draft202012Validator:
+    """A validator for one of the JSON Schemas shipped in ``evaluator.schema``."""
+    text = resources.files("evaluator.schema").joinpath(name).read_text("utf-8")
     return jsonschema.Draft202012Validator(json.loads(text))
 
 
@@ -236,7 +225,7 @@ def _read_pack(path: Path) -> RulePack:
         raise RuleFileError(exc.problems) from None
     problems = [
         _at(document, tuple(err.absolute_path), _schema_message(err))
-        for err in _pack_validator().iter_errors(document.data)
+        for err in bundled_validator("rulepack-v1.schema.json").iter_errors(document.data)
     ]
     if problems:
         raise RuleFileError(sorted(set(problems), key=lambda p: (p.line, p.column, p.message)))

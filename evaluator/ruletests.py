@@ -13,12 +13,9 @@ import copy
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import yaml
 
 from evaluator.errors import EvaluatorError, Problem, RuleFileError
@@ -30,6 +27,7 @@ from evaluator.rulebook import (
     RulePack,
     _did_you_mean,
     assemble,
+    bundled_validator,
     default_rules_dir,
     load_packs,
 )
@@ -342,15 +340,9 @@ def _unset(data: dict[str, Any], path: str) -> bool:
     return False
 
 
-@cache
-def _tests_validator() -> jsonschema.Draft202012Validator:
-    text = resources.files("evaluator.schema").joinpath("ruletests-v1.schema.json").read_text("utf-8")
-    return jsonschema.Draft202012Validator(json.loads(text))
-
-
 def _read_suite(path: Path) -> Suite:
     document = load_file(path)
-    errors = sorted(_tests_validator().iter_errors(document.data), key=lambda e: list(map(str, e.absolute_path)))
+    errors = sorted(bundled_validator("ruletests-v1.schema.json").iter_errors(document.data), key=lambda e: list(map(str, e.absolute_path)))
     if errors:
         raise RuleFileError([_at(document, tuple(e.absolute_path), e.message) for e in errors])
     raw = document.data
