@@ -7,7 +7,6 @@ gets exactly one outcome: pass, fail, not_applicable or indeterminate.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -227,7 +226,7 @@ def _truth(hits: set[Target], rule_id: str, role: str) -> Truth:
 __all__ = ["OUTCOMES", "DeriveRule", "Evaluation", "Evaluator", "FactValue", "RuleResult", "TraceStep"]
 
 
-def _mark_matches(document: dict[str, Any], patterns: dict[tuple[tuple[str, ...], str], re.Pattern[str]]) -> None:
+def _mark_matches(document: dict[str, Any], patterns: dict[tuple[tuple[str, ...], str], Any]) -> None:
     """Store each ``matches`` verdict beside its field (only where the field holds text)."""
     for (path, pattern), compiled in patterns.items():
         parent: Any = document

@@ -1,47 +1,52 @@
 """The rule language's regular expressions: a small, portable subset of Python's, always matched
-against the whole value.
+against the whole value, by RE2.
 
-``matches`` is decided here, in Python, not by durable_rules: the engine's own matcher was
-measured to miss matches when a literal overlaps itself after ``.*`` (``.*aba.*`` fails on
-"abab"). The adapter stores each verdict as a boolean marker beside the field and the engine
-only compares that marker. Patterns are checked when a rule is loaded; the subset keeps them
-portable and refuses the shapes that make backtracking explode (a quantifier on a group that
-already repeats).
+``matches`` is decided here, not by durable_rules: the engine's own matcher was measured to miss
+matches when a literal overlaps itself after ``.*`` (``.*aba.*`` fails on "abab"). The adapter
+stores each verdict as a boolean marker beside the field and the engine only compares that
+marker. RE2 (google-re2) matches in time linear in the input, so no pattern and no proposal
+text, however long, can make matching backtrack catastrophically. Patterns are checked against
+the subset when a rule is loaded, with Python's parser for precise messages.
 """
 
 from __future__ import annotations
 
 import re
+from typing import Any
+
+import re2
 
 _CLASS_ESCAPES = {"d", "s"}
 _FORBIDDEN = {"^": "anchors are implicit (the whole value must match); remove '^'",
               "$": "anchors are implicit (the whole value must match); remove '$'"}
-_QUANTIFIERS = "*+?{"
 MAX_PATTERN = 200
-FLAGS = re.ASCII | re.DOTALL
 
 
-def compile_pattern(pattern: str) -> re.Pattern[str]:
-    """Check ``pattern`` against the subset and compile it; raise ``ValueError`` saying why not."""
+def compile_pattern(pattern: str) -> Any:
+    """Check ``pattern`` against the subset and compile it with RE2; raise ``ValueError`` saying why not."""
     if len(pattern) > MAX_PATTERN:
         raise ValueError(f"pattern is longer than {MAX_PATTERN} characters")
     try:
-        compiled = re.compile(pattern, FLAGS)
+        re.compile(pattern)
     except re.error as exc:
         raise ValueError(f"invalid regular expression: {exc}") from None
     _check_subset(pattern)
-    return compiled
+    options = re2.Options()
+    options.dot_nl = True  # '.' matches a newline too, as in the rule format's documentation
+    try:
+        return re2.compile(pattern, options)
+    except re2.error as exc:  # pragma: no cover - the subset is a subset of RE2's syntax
+        raise ValueError(f"invalid regular expression: {exc}") from None
 
 
-def full_match(compiled: re.Pattern[str], value: str) -> bool:
-    """Whether the whole of ``value`` matches."""
+def full_match(compiled: Any, value: str) -> bool:
+    """Whether the whole of ``value`` matches (linear time in ``len(value)``)."""
     return compiled.fullmatch(value) is not None
 
 
 def _check_subset(pattern: str) -> None:
     in_class = False
     previous = ""
-    groups: list[bool] = []  # per open group: does it contain a quantifier?
     index = 0
     while index < len(pattern):
         char = pattern[index]
@@ -58,23 +63,10 @@ def _check_subset(pattern: str) -> None:
             raise ValueError(_FORBIDDEN[char])
         if char == "[":
             in_class = True
-        elif char == "(":
-            if pattern[index + 1 : index + 2] == "?":
-                raise ValueError("group extensions '(?...)' are not supported")
-            groups.append(False)
-        elif char == ")":
-            repeats_inside = groups.pop() if groups else False
-            following = pattern[index + 1 : index + 2]
-            if repeats_inside and following and following in _QUANTIFIERS:
-                raise ValueError("a repeated group may not contain another quantifier "
-                                 "(it can make matching take exponential time)")
-            if groups and (repeats_inside or (following and following in _QUANTIFIERS)):
-                groups[-1] = True
-        elif char in _QUANTIFIERS:
-            if char == "?" and previous in ("*", "+", "?", "}"):
-                raise ValueError("lazy or possessive quantifiers are not supported")
-            if groups:
-                groups[-1] = True
+        elif char == "(" and pattern[index + 1 : index + 2] == "?":
+            raise ValueError("group extensions '(?...)' are not supported")
+        elif char == "?" and previous in ("*", "+", "?", "}"):
+            raise ValueError("lazy or possessive quantifiers are not supported")
         previous = char
         index += 1
 

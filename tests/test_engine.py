@@ -291,3 +291,13 @@ def test_engine_regex_dialect_agrees_with_python_full_match(tmp_path: Path, patt
         outcome = evaluator.evaluate(proposal_from(text)).results[0].outcome
         expected = "pass" if re.fullmatch(pattern, value, flags=re.ASCII | re.DOTALL) else "fail"
         assert (value, outcome) == (value, expected)
+
+
+def test_matching_stays_linear_on_long_hostile_text(tmp_path: Path) -> None:
+    """Patterns that make a backtracking matcher explode are decided at once by RE2."""
+    value = "a" * 90_000 + "c"  # under the loader's default string limit
+    for pattern in ("(a+)+b", "(a|aa)*b", ".*a.*a.*a.*b"):
+        evaluator = one_rule_evaluator(
+            tmp_path, f"{{field: scope.territory.description, op: matches, value: {json.dumps(pattern)}}}")
+        text = MINIMAL_PROPOSAL.replace("scope:\n", f"scope:\n  territory: {{description: {value}}}\n")
+        assert evaluator.evaluate(proposal_from(text)).results[0].outcome == "fail"
