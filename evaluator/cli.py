@@ -69,6 +69,8 @@ def check(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also list passed and "
                                           "not-applicable rules (text).")] = False,
     debug: Annotated[bool, typer.Option(help="Show tracebacks of internal errors.")] = False,
+    template: Annotated[Path | None, typer.Option(help="Print each report rendered with this Jinja "
+                                                  "template (run in Jinja's sandbox) instead of --format.")] = None,
 ) -> None:
     """Check proposals and print the decision with every finding."""
     from evaluator.pipeline import Session
@@ -87,10 +89,14 @@ def check(
             _print_problems(exc)
             errors = True
             continue
+        except Exception as exc:  # noqa: BLE001 -- one proposal's bug must not stop the batch
+            _print_internal(path, exc, debug)
+            errors = True
+            continue
         reports.append(report.to_dict())
         passed = passed and report.passes(fail_on.value)
     if reports:
-        _emit(reports, fmt, len(paths) == 1, verbose)
+        _emit_custom(reports, template) if template is not None else _emit(reports, fmt, len(paths) == 1, verbose)
         if report_dir is not None:
             _write(reports, report_dir)
     raise typer.Exit(EXIT_ERROR if errors else EXIT_OK if passed else EXIT_FAILED)
@@ -253,6 +259,23 @@ def _emit(reports: list[dict[str, Any]], fmt: OutputFormat, single: bool, verbos
     else:
         files = [{**r, "files": {"html": "", "md": ""}} for r in reports]
         typer.echo(render.render_summary(files, fmt.value), nl=False)
+
+
+def _emit_custom(reports: list[dict[str, Any]], template: Path) -> None:
+    from evaluator.render import render_custom
+
+    try:
+        typer.echo(render_custom(template, reports), nl=False)
+    except EvaluatorError as exc:
+        _fail(exc)
+
+
+def _print_internal(path: Path, exc: Exception, debug: bool) -> None:
+    if debug:
+        traceback.print_exc()
+    typer.echo(f"error: {path}: internal error while checking this proposal ({type(exc).__name__}: {exc}). "
+               "This is a bug in sandbox; the other proposals were still checked. Please report it with "
+               "this file (run with --debug for the traceback).", err=True)
 
 
 def _write(reports: list[dict[str, Any]], directory: Path) -> None:

@@ -86,6 +86,50 @@ def render_summary(reports: Sequence[dict[str, Any]], fmt: str) -> str:
     return render_template(SUMMARY_TEMPLATES[fmt][0], reports=list(reports), totals=ordered)
 
 
+def render_custom(template: Path, reports: Sequence[dict[str, Any]]) -> str:
+    """Render each report with a user's template, in Jinja's sandbox; raise ``EvaluatorError``.
+
+    The sandbox keeps a template from reaching Python internals (attributes such as
+    ``__class__``, or calling methods that change data). The template sees ``report`` (one
+    report dict, as in the JSON output) and the filters ``md``, ``tojson_compact`` and ``pct``;
+    it is autoescaped when its name ends in ``.html`` or ``.html.j2``.
+    """
+    import jinja2
+    from jinja2.sandbox import SandboxedEnvironment
+
+    env = SandboxedEnvironment(
+        loader=jinja2.FileSystemLoader(str(template.parent)),
+        autoescape=jinja2.select_autoescape(["html", "html.j2"]),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+    )
+    env.filters.update(md=md_escape, tojson_compact=tojson_compact, pct=lambda v: f"{int(v)}")
+    try:
+        compiled = env.get_template(template.name)
+        return "".join(compiled.render(report=report) for report in reports)
+    except jinja2.TemplateSyntaxError as exc:
+        raise _template_error(template, exc.lineno, exc.message or str(exc)) from None
+    except jinja2.TemplateNotFound as exc:
+        raise _template_error(template, 0, f"template not found: {exc.name}") from None
+    except (jinja2.TemplateError, ArithmeticError, LookupError, TypeError, ValueError) as exc:
+        raise _template_error(template, _template_line(template, exc), f"{type(exc).__name__}: {exc}") from None
+
+
+def _template_line(template: Path, exc: BaseException) -> int:
+    """The template line being rendered when ``exc`` happened (Jinja maps its frames to it)."""
+    import traceback
+
+    lines = [frame.lineno for frame in traceback.extract_tb(exc.__traceback__)
+             if frame.filename == str(template) and frame.lineno]
+    return lines[-1] if lines else 0
+
+
+def _template_error(template: Path, line: int, message: str) -> Exception:
+    from evaluator.errors import EvaluatorError, Problem
+
+    return EvaluatorError(Problem(str(template), line, 1 if line else 0, f"template error: {message}"))
+
+
 def safe_file_stem(proposal_id: str, taken: set[str]) -> str:
     """A file name stem from a proposal id that cannot leave the report directory."""
     stem = _SAFE_NAME.sub("_", proposal_id).strip("._") or "proposal"

@@ -173,3 +173,53 @@ def test_existing_reports_survive_a_failed_write(capsys: pytest.CaptureFixture[s
     assert code == 2
     assert err == f"error: {out_dir}: cannot write reports: No space left on device\n"
     assert (out_dir / "p1.html").read_text(encoding="utf-8") == "previous"
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("<h1>{{ report.proposal.title }}</h1> {{ report.decision }}\n", None),
+    ("{{ report.__class__.__mro__[1].__subclasses__() }}\n",
+     "error: {t}:1:1: template error: SecurityError: access to attribute '__class__' of 'dict' object is unsafe.\n"),
+    ("line one\n{{ report.decision }\n", "error: {t}:2:1: template error: unexpected '}}'\n"),
+    ("ok\n{{ report.nope }}\n", "error: {t}:2:1: template error: UndefinedError: 'dict object' has no attribute 'nope'\n"),
+])
+def test_custom_template_renders_in_the_sandbox(capsys: pytest.CaptureFixture[str], proposal: Path, tmp_path: Path,
+                                                text: str, expected: str | None) -> None:
+    template = tmp_path / "mine.html.j2"
+    template.write_text(text, encoding="utf-8")
+    code, out, err = run(capsys, "check", str(proposal), *RULES, "--template", str(template))
+    if expected is None:
+        assert (code, err) == (1, "")
+        assert out == "<h1>Test proposal</h1> revise\n"
+    else:
+        assert (code, out, err) == (2, "", expected.format(t=template))
+
+
+def test_custom_template_escapes_proposal_markup(capsys: pytest.CaptureFixture[str], write: Any,
+                                                 tmp_path: Path) -> None:
+    hostile = write("h.yaml", MINIMAL_PROPOSAL.replace("title: Test proposal", "title: \"<script>x</script>\""))
+    template = tmp_path / "mine.html.j2"
+    template.write_text("<h1>{{ report.proposal.title }}</h1>\n", encoding="utf-8")
+    code, out, _ = run(capsys, "check", str(hostile), *RULES, "--template", str(template))
+    assert (code, out) == (1, "<h1>&lt;script&gt;x&lt;/script&gt;</h1>\n")
+
+
+def test_an_internal_error_in_one_proposal_does_not_stop_the_batch(capsys: pytest.CaptureFixture[str], write: Any,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from evaluator.pipeline import Session
+
+    good = write("good.yaml", MINIMAL_PROPOSAL)
+    bad = write("bad.yaml", MINIMAL_PROPOSAL)
+    original = Session.check
+
+    def flaky(self: Session, path: Any) -> Any:
+        if Path(path).name == "bad.yaml":
+            raise RuntimeError("boom")
+        return original(self, path)
+
+    monkeypatch.setattr(Session, "check", flaky)
+    code, out, err = run(capsys, "check", str(bad), str(good), *RULES, "--format", "json")
+    assert code == 2
+    assert [r["proposal"]["id"] for r in [json.loads(out)][0]] == ["p1"]
+    assert err == (f"error: {bad}: internal error while checking this proposal (RuntimeError: boom). This is a bug "
+                   "in sandbox; the other proposals were still checked. Please report it with this file (run with "
+                   "--debug for the traceback).\n")
