@@ -42,6 +42,21 @@ def in_process(count: int = 400) -> float:
     return count / (time.perf_counter() - start)
 
 
+def alias_bomb_ms() -> float:
+    """Milliseconds to refuse a "billion laughs" file (nine levels of ten aliases)."""
+    from evaluator.errors import InputError
+    from evaluator.loader import load_bytes
+
+    lines = ["a0: &a0 [" + ", ".join(["lol"] * 10) + "]"]
+    lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 9)]
+    start = time.perf_counter()
+    try:
+        load_bytes("\n".join(lines).encode(), "bomb.yaml")
+    except InputError:
+        return (time.perf_counter() - start) * 1000
+    raise AssertionError("the alias bomb was not refused")
+
+
 def main() -> None:
     floor = wall_ms([sys.executable, "-c", "import yaml, jinja2, typer, durable.lang"])
     rows = [
@@ -59,6 +74,7 @@ def main() -> None:
     rate = in_process()
     print(f"\nIn-process evaluation of the shipped examples: {rate:.0f} proposals/s "
           f"({1000 / rate:.1f} ms each, parsing and validation included).")
+    print(f"Refusing a billion-laughs alias bomb: {alias_bomb_ms():.1f} ms.")
 
 
 if __name__ == "__main__":

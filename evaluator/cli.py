@@ -11,12 +11,15 @@ import sys
 import traceback
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from evaluator import __version__
 from evaluator.errors import EvaluatorError
+
+if TYPE_CHECKING:
+    from evaluator.loader import Limits
 
 EXIT_OK, EXIT_FAILED, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 PROPOSAL_SUFFIXES = (".yaml", ".yml")
@@ -68,6 +71,14 @@ def check(
     fail_on: Annotated[FailOn, typer.Option(help="Exit 1 when the decision is this or worse.")] = FailOn.revise,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also list passed and "
                                           "not-applicable rules (text).")] = False,
+    max_file_size: Annotated[int | None, typer.Option(min=1, metavar="BYTES", help="Refuse larger proposal "
+                             "files (default: 5242880, 5 MiB).", show_default=False)] = None,
+    max_depth: Annotated[int | None, typer.Option(min=1, metavar="N", help="Refuse proposals nested deeper "
+                         "(default: 64).", show_default=False)] = None,
+    max_nodes: Annotated[int | None, typer.Option(min=1, metavar="N", help="Refuse proposals with more "
+                         "values, counting aliases each time used (default: 200000).", show_default=False)] = None,
+    max_string_length: Annotated[int | None, typer.Option(min=1, metavar="N", help="Refuse proposals with a "
+                                 "longer text (default: 100000 characters).", show_default=False)] = None,
     debug: Annotated[bool, typer.Option(help="Show tracebacks of internal errors.")] = False,
     template: Annotated[Path | None, typer.Option(help="Print each report rendered with this Jinja "
                                                   "template (run in Jinja's sandbox) instead of --format.")] = None,
@@ -76,7 +87,8 @@ def check(
     from evaluator.pipeline import Session
 
     try:
-        session = Session(tuple(rules or ()), framework, policy)
+        session = Session(tuple(rules or ()), framework, policy, _limits(
+            max_bytes=max_file_size, max_depth=max_depth, max_nodes=max_nodes, max_string=max_string_length))
         paths = _expand(proposals)
     except EvaluatorError as exc:
         _fail(exc)
@@ -231,6 +243,13 @@ def _deliver(text: str, output: Path | None, overwrite: bool) -> None:
     typer.echo(f"wrote {output}", err=True)
 
 
+def _limits(**given: int | None) -> Limits:
+    """The loader limits for proposals: the defaults, except where an option was given."""
+    from evaluator.loader import Limits
+
+    return Limits(**{name: value for name, value in given.items() if value is not None})
+
+
 def _expand(paths: list[Path]) -> list[Path]:
     out: list[Path] = []
     for path in paths:
@@ -273,7 +292,10 @@ def _emit_custom(reports: list[dict[str, Any]], template: Path) -> None:
 def _print_internal(path: Path, exc: Exception, debug: bool) -> None:
     if debug:
         traceback.print_exc()
-    typer.echo(f"error: {path}: internal error while checking this proposal ({type(exc).__name__}: {exc}). "
+    from evaluator.textsafe import visible
+
+    typer.echo(f"error: {path}: internal error while checking this proposal ({type(exc).__name__}: "
+               f"{visible(str(exc))}). "
                "This is a bug in sandbox; the other proposals were still checked. Please report it with "
                "this file (run with --debug for the traceback).", err=True)
 
@@ -289,8 +311,10 @@ def _write(reports: list[dict[str, Any]], directory: Path) -> None:
 
 
 def _print_problems(exc: EvaluatorError) -> None:
+    from evaluator.textsafe import visible
+
     for problem in exc.problems:
-        typer.echo(f"error: {problem}", err=True)
+        typer.echo(f"error: {visible(str(problem))}", err=True)
 
 
 def _fail(exc: EvaluatorError) -> None:

@@ -1,14 +1,21 @@
 """Stage 1: read a YAML file into plain data plus the source position of every value.
 
-One pass over PyYAML's node graph builds both the data and a ``SourceMap`` from field paths
+One pass over PyYAML's event stream builds both the data and a ``SourceMap`` from field paths
 to 1-based (line, column). Dates stay strings (the schema checks their format), keys are always
 the text the author wrote, and duplicate keys are an error naming both lines.
+
+The file is untrusted: explicit tags other than the harmless core ones are refused, and
+``Limits`` bounds its size, nesting, expanded size (aliases count every time they are used),
+the length of any one text and the number of alias expansions, so an alias bomb or a huge
+file is refused early with bounded time and memory.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+import os
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,20 +27,46 @@ from evaluator.errors import InputError, Problem
 PathKey = tuple[str | int, ...]
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
-MAX_NODES = 200_000
 MAX_DEPTH = 64
+MAX_NODES = 200_000
+MAX_STRING = 100_000
+MAX_ALIASES = 1_000
 
 _BaseLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_CORE = "tag:yaml.org,2002:"
+_STR, _INT, _FLOAT, _BOOL, _NULL = (_CORE + name for name in ("str", "int", "float", "bool", "null"))
+_SCALAR_TAGS = {_STR, _INT, _FLOAT, _BOOL, _NULL}
+_COLLECTION_TAGS = {_CORE + "map": "a mapping", _CORE + "seq": "a list"}
+# A byte-order mark, or zero bytes around a first ASCII character (YAML 1.2, section 5.2).
+_ENCODINGS = (
+    (re.compile(rb"\xff\xfe\x00\x00|\x00\x00\xfe\xff|\x00\x00\x00[\x01-\x7f]|[\x01-\x7f]\x00\x00\x00"), "UTF-32"),
+    (re.compile(rb"\xff\xfe|\xfe\xff|\x00[\x01-\x7f]|[\x01-\x7f]\x00"), "UTF-16"),
+)
+# Characters YAML forbids in a stream (libyaml's reader refuses them with a multi-line dump).
+_NOT_PRINTABLE = re.compile("[^\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 class _Loader(_BaseLoader):  # type: ignore[misc,valid-type]
-    """Safe loader that leaves timestamps as strings."""
+    """Parser and resolver: a safe loader whose implicit types leave timestamps, ``=`` and ``<<`` as
+    text (the builder recognises merge keys itself)."""
 
 
+_DROPPED = {_CORE + "timestamp", _CORE + "value", _CORE + "merge"}
 _Loader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    first: [(tag, rx) for tag, rx in resolvers if tag not in _DROPPED]
     for first, resolvers in _BaseLoader.yaml_implicit_resolvers.items()
 }
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds on what one YAML file may make the loader do; the defaults suit any real file."""
+
+    max_bytes: int = MAX_FILE_BYTES
+    max_depth: int = MAX_DEPTH
+    max_nodes: int = MAX_NODES  # values after expanding aliases
+    max_string: int = MAX_STRING  # characters in one scalar (keys included)
+    max_aliases: int = MAX_ALIASES  # alias expansions; aliases inside an aliased value count again
 
 
 @dataclass(frozen=True)
@@ -46,10 +79,15 @@ class Position:
 
 @dataclass
 class SourceMap:
-    """Field path -> position of its value (scalars) or of its key (collections)."""
+    """Field path -> position of its value (scalars) or of its key (collections).
+
+    ``raw`` keeps the source text of unquoted scalars that YAML read as something other than
+    text (``yes`` -> true, ``012`` -> 10), so error messages can show what the file says.
+    """
 
     positions: dict[PathKey, Position] = field(default_factory=dict)
     keys: dict[PathKey, Position] = field(default_factory=dict)
+    raw: dict[PathKey, str] = field(default_factory=dict)
 
     def locate(self, path: PathKey) -> tuple[PathKey, Position]:
         """Position of ``path``, or of its nearest existing parent when it is missing."""
@@ -84,63 +122,372 @@ def dotted(path: PathKey) -> str:
     return out
 
 
-def load_file(path: str | Path) -> Document:
+def load_file(path: str | Path, limits: Limits = Limits()) -> Document:
     """Read and parse ``path``; raises ``InputError`` with file and line on any problem."""
     name = str(path)
     try:
-        raw = Path(path).read_bytes()
+        with Path(path).open("rb") as stream:
+            raw = stream.read(limits.max_bytes + 1)  # never more: the file may be endless
+            size = os.fstat(stream.fileno()).st_size
     except OSError as exc:
         raise InputError(Problem(name, 0, 0, f"cannot read file: {exc.strerror or exc}")) from None
-    return load_bytes(raw, name)
+    if len(raw) > limits.max_bytes:
+        raise _too_big(name, size if size > limits.max_bytes else None, limits)
+    return load_bytes(raw, name, limits)
 
 
-def load_bytes(raw: bytes, name: str) -> Document:
+def load_bytes(raw: bytes, name: str, limits: Limits = Limits()) -> Document:
     """Parse YAML bytes that came from ``name``."""
-    if len(raw) > MAX_FILE_BYTES:
-        raise InputError(Problem(name, 0, 0, f"file is larger than {MAX_FILE_BYTES} bytes"))
+    if len(raw) > limits.max_bytes:
+        raise _too_big(name, len(raw), limits)
     text = _decode(raw, name)
-    node = _compose(text, name) if text.strip() else None
-    if node is None:
-        raise InputError(Problem(name, 0, 0, "file is empty: expected a YAML mapping"))
-    if not isinstance(node, yaml.MappingNode):
-        kind = _kind(node)
-        raise InputError(Problem(name, *_mark(node), f"top level must be a mapping, found {kind}"))
-    builder = _Builder(name)
-    data = builder.build(node, ())
-    return Document(name, data, builder.source_map, hashlib.sha256(raw).hexdigest())
+    data, source_map = _Builder(text, name, limits).document()
+    return Document(name, data, source_map, hashlib.sha256(raw).hexdigest())
 
+
+def _too_big(name: str, size: int | None, limits: Limits) -> InputError:
+    """``size`` is None when unknown (a device or pipe): only that it is over the limit."""
+    found = f"file is {size} bytes, over the limit of {limits.max_bytes}" if size is not None else (
+        f"file is over the limit of {limits.max_bytes} bytes")
+    return InputError(Problem(name, 0, 0, f"{found} (sandbox check --max-file-size raises it)"))
+
+
+# -- bytes to text ---------------------------------------------------------------------------
 
 def _decode(raw: bytes, name: str) -> str:
-    for bom, encoding in ((b"\xff\xfe\x00\x00", "UTF-32"), (b"\x00\x00\xfe\xff", "UTF-32"),
-                          (b"\xff\xfe", "UTF-16"), (b"\xfe\xff", "UTF-16")):
-        if raw.startswith(bom):
-            raise InputError(Problem(name, 1, 1, f"file is {encoding}; save it as UTF-8"))
-    if b"\x00" in raw[:4096]:
-        raise InputError(Problem(name, 1, 1, "file is binary or UTF-16/32; save it as UTF-8"))
+    """UTF-8 text, or a one-line problem for other encodings, binary files and control characters."""
+    encoding = _other_encoding(raw)
+    if encoding:
+        raise InputError(Problem(name, 1, 1, f"file is {encoding}; save it as UTF-8"))
+    nul = raw.find(b"\x00")
+    if nul >= 0:
+        raise InputError(Problem(name, *_byte_position(raw, nul), "NUL byte: the file is binary, not YAML text"))
     try:
-        return raw.decode("utf-8-sig")
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
-        raise InputError(Problem(name, line, column, "invalid UTF-8 byte; save the file as UTF-8")) from None
+        raise InputError(Problem(name, *_byte_position(raw, exc.start),
+                                 "invalid UTF-8 byte; save the file as UTF-8")) from None
+    bad = _NOT_PRINTABLE.search(text)
+    if bad:
+        line = text.count("\n", 0, bad.start()) + 1
+        column = bad.start() - text.rfind("\n", 0, bad.start())
+        raise InputError(Problem(name, line, column, f"control character U+{ord(bad.group()):04X} is not "
+                                                     "allowed in YAML; remove it"))
+    return text
 
 
-def _compose(text: str, name: str) -> yaml.Node | None:
-    loader = _Loader(text)
-    try:
-        node: yaml.Node | None = loader.get_single_node()
-    except yaml.composer.ComposerError as exc:
-        if "expected a single document" in str(exc):
-            line, col = _mark_of(exc.problem_mark)
-            raise InputError(Problem(name, line, col, "several YAML documents in one file; keep one")) from None
-        raise _syntax_error(exc, name) from None
-    except yaml.MarkedYAMLError as exc:
-        raise _syntax_error(exc, name) from None
-    except yaml.YAMLError as exc:
-        raise InputError(Problem(name, 0, 0, f"YAML error: {exc}")) from None
-    finally:
-        loader.dispose()
-    return node
+def _other_encoding(raw: bytes) -> str:
+    """'UTF-16' or 'UTF-32' when the first bytes say so; else ''."""
+    for pattern, encoding in _ENCODINGS:
+        if pattern.match(raw):
+            return encoding
+    return ""
+
+
+def _byte_position(raw: bytes, offset: int) -> tuple[int, int]:
+    """1-based line and column (in characters) of a byte offset."""
+    start = raw.rfind(b"\n", 0, offset) + 1
+    return raw.count(b"\n", 0, offset) + 1, len(raw[start:offset].decode("utf-8", "replace")) + 1
+
+
+# -- events to data --------------------------------------------------------------------------
+
+@dataclass
+class _Anchor:
+    """What an ``&anchor`` stands for, so each ``*alias`` of it can be counted and located."""
+
+    path: PathKey
+    first: int  # the anchored value's entries in the builder's log are [first, last)
+    last: int = -1  # -1 while the anchored value is being built
+    nodes: int = 1  # values, counting the aliases inside it expanded
+    aliases: int = 0  # alias expansions inside it
+    height: int = 0  # levels of nesting below it
+    value: Any = None
+    text: str | None = None  # a scalar's source text (for an alias used as a key)
+
+
+class _Builder:
+    """Builds plain data from parser events while recording positions and enforcing ``Limits``."""
+
+    def __init__(self, text: str, name: str, limits: Limits) -> None:
+        self.events = _Loader(text)
+        self.name = name
+        self.limits = limits
+        self.source_map = SourceMap()
+        self.log: list[tuple[dict[PathKey, Any], PathKey, Any]] = []
+        self.anchors: dict[str, _Anchor] = {}
+        self.nodes = self.aliases = self.deepest = 0
+
+    def document(self) -> tuple[dict[str, Any], SourceMap]:
+        """The single top-level mapping of the file."""
+        try:
+            return self._document(), self.source_map
+        except yaml.MarkedYAMLError as exc:
+            raise _syntax_error(exc, self.name) from None
+        except yaml.YAMLError as exc:
+            raise InputError(Problem(self.name, 0, 0, "YAML error: " + " ".join(str(exc).split()))) from None
+        finally:
+            self.events.dispose()
+
+    def _document(self) -> dict[str, Any]:
+        self._expect(yaml.StreamStartEvent)
+        if self.events.check_event(yaml.StreamEndEvent):
+            raise self._fail(None, "file is empty: expected a YAML mapping")
+        self._expect(yaml.DocumentStartEvent)
+        root = self.events.get_event()
+        self._top_level(root)
+        data: dict[str, Any] = self._node(root, (), 0)
+        self._expect(yaml.DocumentEndEvent)
+        if not self.events.check_event(yaml.StreamEndEvent):
+            raise self._fail(self.events.peek_event(), "several YAML documents in one file; keep one")
+        return data
+
+    def _expect(self, kind: type[yaml.Event]) -> None:
+        event = self.events.get_event()
+        assert isinstance(event, kind), event  # the parser guarantees the stream's structure
+
+    def _top_level(self, event: yaml.Event) -> None:
+        if isinstance(event, yaml.SequenceStartEvent):
+            raise self._fail(event, "top level must be a mapping, found a list")
+        if isinstance(event, yaml.ScalarEvent):
+            if event.value == "" and not event.style and event.tag is None:
+                raise self._fail(None, "file is empty: expected a YAML mapping")
+            text = event.value if len(event.value) <= 40 else event.value[:37] + "..."
+            raise self._fail(event, f"top level must be a mapping, found a scalar ({text!r})")
+
+    # nodes
+
+    def _node(self, event: yaml.Event, path: PathKey, depth: int) -> Any:
+        """The value that starts with ``event``."""
+        if isinstance(event, yaml.AliasEvent):
+            return self._alias(event, path, depth)
+        assert isinstance(event, yaml.NodeEvent), event  # the parser guarantees a scalar or a collection
+        self._enter(event, path, depth)
+        if event.anchor is None:
+            return self._content(event, path, depth)
+        return self._anchored(event, path, depth)
+
+    def _anchored(self, event: yaml.NodeEvent, path: PathKey, depth: int) -> Any:
+        """Build an anchored value, noting what each alias of it will repeat."""
+        anchor = self.anchors[str(event.anchor)] = _Anchor(path, len(self.log))
+        nodes, aliases, outer, self.deepest = self.nodes, self.aliases, self.deepest, depth
+        anchor.value = self._content(event, path, depth)
+        anchor.last, anchor.height = len(self.log), self.deepest - depth
+        anchor.nodes, anchor.aliases = self.nodes - nodes + 1, self.aliases - aliases
+        anchor.text = event.value if isinstance(event, yaml.ScalarEvent) else None
+        self.deepest = max(outer, self.deepest)
+        return anchor.value
+
+    def _enter(self, event: yaml.Event, path: PathKey, depth: int) -> None:
+        self.nodes += 1
+        self.deepest = max(self.deepest, depth)
+        if depth > self.limits.max_depth:
+            raise self._fail(event, f"nesting reaches {depth} levels here, over the limit of "
+                                    f"{self.limits.max_depth} (sandbox check --max-depth raises it)")
+        if self.nodes > self.limits.max_nodes:
+            raise self._too_many_nodes(event, path)
+
+    def _too_many_nodes(self, event: yaml.Event, path: PathKey) -> InputError:
+        return self._fail(event, f"the document grows to {self.nodes} values here (aliases count each "
+                                 f"time they are used), over the limit of {self.limits.max_nodes} "
+                                 "(sandbox check --max-nodes raises it)", path)
+
+    def _content(self, event: yaml.Event, path: PathKey, depth: int) -> Any:
+        if isinstance(event, yaml.ScalarEvent):
+            return self._scalar(event, path)
+        assert isinstance(event, yaml.CollectionStartEvent)
+        self._collection_tag(event, path)
+        if isinstance(event, yaml.MappingStartEvent):
+            return self._mapping(path, depth)
+        return self._sequence(path, depth)
+
+    def _sequence(self, path: PathKey, depth: int) -> list[Any]:
+        items: list[Any] = []
+        while not isinstance(event := self.events.get_event(), yaml.SequenceEndEvent):
+            child = path + (len(items),)
+            self._put(self.source_map.positions, child, _position(event))
+            items.append(self._node(event, child, depth + 1))
+        return items
+
+    def _mapping(self, path: PathKey, depth: int) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        merged: dict[str, Any] = {}
+        lines: dict[str, int] = {}
+        while not isinstance(key_event := self.events.get_event(), yaml.MappingEndEvent):
+            key = self._key(key_event, path)
+            value_event = self.events.get_event()
+            if key is None:
+                for name, value in self._merge(value_event, path, depth).items():
+                    merged.setdefault(name, value)
+                continue
+            child = path + (key,)
+            if key in lines:
+                raise self._fail(key_event, f"duplicate key '{key}' (first defined on line {lines[key]})", child)
+            lines[key] = key_event.start_mark.line + 1
+            scalar = isinstance(value_event, yaml.ScalarEvent | yaml.AliasEvent)
+            self._put(self.source_map.positions, child, _position(value_event if scalar else key_event), True)
+            self._put(self.source_map.keys, child, _position(key_event), True)
+            out[key] = self._node(value_event, child, depth + 1)
+        return {**merged, **out} if merged else out
+
+    def _key(self, event: yaml.Event, path: PathKey) -> str | None:
+        """The key's text; ``None`` for a merge key (``<<``)."""
+        if isinstance(event, yaml.AliasEvent):
+            anchor = self._anchor(event)
+            if anchor.text is None:
+                raise self._fail(event, "mapping keys must be plain text", path)
+            return anchor.text
+        if not isinstance(event, yaml.ScalarEvent):
+            raise self._fail(event, "mapping keys must be plain text", path)
+        self._check_length(event, path, "key")
+        if event.tag not in (None, "!"):
+            self._scalar_tag(event, path)
+        if event.value == "<<" and not event.style and event.tag is None:
+            return None
+        if event.anchor is not None:
+            self.anchors[event.anchor] = _Anchor(path, len(self.log), len(self.log), value=event.value,
+                                                 text=event.value)
+        return str(event.value)
+
+    def _merge(self, event: yaml.Event, path: PathKey, depth: int) -> dict[str, Any]:
+        """The mappings a merge key (``<<: *base`` or ``<<: [*a, *b]``) brings in; earlier ones win."""
+        if not (isinstance(event, yaml.SequenceStartEvent) and event.tag is None and event.anchor is None):
+            return self._merge_source(event, path, depth)
+        merged: dict[str, Any] = {}
+        while not isinstance(item := self.events.get_event(), yaml.SequenceEndEvent):
+            for name, value in self._merge_source(item, path, depth).items():
+                merged.setdefault(name, value)
+        return merged
+
+    def _merge_source(self, event: yaml.Event, path: PathKey, depth: int) -> dict[str, Any]:
+        value = self._alias(event, path, depth) if isinstance(event, yaml.AliasEvent) else None
+        if not isinstance(value, dict):
+            raise self._fail(event, "a merge key (<<) takes an alias of a mapping (<<: *name) or a list "
+                                    "of them", path)
+        return value
+
+    # scalars
+
+    def _scalar(self, event: yaml.ScalarEvent, path: PathKey) -> Any:
+        self._check_length(event, path)
+        tag = self._scalar_tag(event, path)
+        if event.tag is None and tag != _STR:
+            self._put(self.source_map.raw, path, event.value)
+        try:
+            return _CONSTRUCT[tag](self.events, event.value)
+        except ValueError:  # only a decimal integer longer than Python reads (4300 digits)
+            raise self._fail(event, f"the number has {len(event.value)} digits, too many to read; "
+                                    "write it in quotes if it is text", path) from None
+
+    def _check_length(self, event: yaml.ScalarEvent, path: PathKey, what: str = "text") -> None:
+        if len(event.value) > self.limits.max_string:
+            raise self._fail(event, f"{what} is {len(event.value)} characters long, over the limit of "
+                                    f"{self.limits.max_string} (sandbox check --max-string-length raises it)",
+                             path)
+
+    def _scalar_tag(self, event: yaml.ScalarEvent, path: PathKey) -> str:
+        """The tag a scalar resolves to; refuses explicit tags other than the core scalar ones."""
+        if event.tag is None:
+            return str(self.events.resolve(yaml.ScalarNode, event.value, event.implicit))
+        if event.tag == "!":  # the non-specific tag: plain text
+            return _STR
+        if event.tag not in _SCALAR_TAGS:
+            raise self._bad_tag(event, event.tag, path)
+        implicit = self.events.resolve(yaml.ScalarNode, event.value, (True, False))
+        if event.tag not in (_STR, implicit) and (event.tag, implicit) != (_FLOAT, _INT):
+            raise self._fail(event, f"YAML tag '{_short(event.tag)}' does not fit the value "
+                                    f"{event.value!r:.40} (remove the tag)", path)
+        return str(event.tag)
+
+    def _collection_tag(self, event: yaml.CollectionStartEvent, path: PathKey) -> None:
+        tag: str | None = event.tag
+        kind = "a mapping" if isinstance(event, yaml.MappingStartEvent) else "a list"
+        if tag is None or tag == "!" or _COLLECTION_TAGS.get(tag) == kind:
+            return
+        if tag in _COLLECTION_TAGS or tag in _SCALAR_TAGS:
+            raise self._fail(event, f"YAML tag '{_short(tag)}' does not fit {kind} (remove the tag)", path)
+        raise self._bad_tag(event, tag, path)
+
+    def _bad_tag(self, event: yaml.Event, tag: str, path: PathKey) -> InputError:
+        return self._fail(event, f"YAML tag '{_short(tag)}' is not allowed: the file must hold "
+                                 "plain data (remove the tag)", path)
+
+    # aliases
+
+    def _anchor(self, event: yaml.AliasEvent) -> _Anchor:
+        anchor = self.anchors.get(str(event.anchor))
+        if anchor is None:
+            raise self._fail(event, f"alias '*{event.anchor}' is not defined: its anchor "
+                                    f"'&{event.anchor}' must come before it")
+        if anchor.last < 0:
+            raise self._fail(event, f"alias '*{event.anchor}' is inside the value it refers to "
+                                    "(a recursive alias)")
+        return anchor
+
+    def _alias(self, event: yaml.AliasEvent, path: PathKey, depth: int) -> Any:
+        """The anchored value again, counted against the limits, with its positions copied to ``path``."""
+        anchor = self._anchor(event)
+        self.aliases += 1 + anchor.aliases
+        if self.aliases > self.limits.max_aliases:
+            raise self._fail(event, f"alias '*{event.anchor}' brings the alias expansions to {self.aliases} "
+                                    f"(aliases inside it count again), over the limit of "
+                                    f"{self.limits.max_aliases}; write the values out instead", path)
+        self.nodes += anchor.nodes
+        if self.nodes > self.limits.max_nodes:
+            raise self._too_many_nodes(event, path)
+        self._enter_alias(event, depth, anchor)
+        cut = len(anchor.path)
+        for table, old, value in self.log[anchor.first:anchor.last]:
+            self._put(table, path + old[cut:], value)
+        return anchor.value
+
+    def _enter_alias(self, event: yaml.AliasEvent, depth: int, anchor: _Anchor) -> None:
+        self.deepest = max(self.deepest, depth + anchor.height)
+        if depth + anchor.height > self.limits.max_depth:
+            raise self._fail(event, f"nesting reaches {depth + anchor.height} levels through alias "
+                                    f"'*{event.anchor}', over the limit of {self.limits.max_depth} "
+                                    "(sandbox check --max-depth raises it)")
+
+    # bookkeeping
+
+    def _put(self, table: dict[PathKey, Any], path: PathKey, value: Any, replace: bool = False) -> None:
+        """Record ``value`` for ``path`` (kept by an earlier entry unless ``replace``) and log it."""
+        if replace or path not in table:
+            table[path] = value
+            self.log.append((table, path, value))
+
+    def _fail(self, event: yaml.Event | None, message: str, path: PathKey = ()) -> InputError:
+        line, column = _mark_of(event.start_mark) if event is not None else (0, 0)
+        return InputError(Problem(self.name, line, column, message, dotted(path)))
+
+
+def _construct_int(loader: Any, value: str) -> Any:
+    return loader.construct_yaml_int(yaml.ScalarNode(_INT, value))
+
+
+def _construct_float(loader: Any, value: str) -> Any:
+    return loader.construct_yaml_float(yaml.ScalarNode(_FLOAT, value))
+
+
+def _construct_bool(loader: Any, value: str) -> Any:
+    return loader.construct_yaml_bool(yaml.ScalarNode(_BOOL, value))
+
+
+_CONSTRUCT: dict[str, Callable[[Any, str], Any]] = {
+    _STR: lambda loader, value: value,
+    _NULL: lambda loader, value: None,
+    _INT: _construct_int,
+    _FLOAT: _construct_float,
+    _BOOL: _construct_bool,
+}
+
+
+def _short(tag: str) -> str:
+    return "!!" + tag[len(_CORE):] if tag.startswith(_CORE) else tag
+
+
+def _position(event: yaml.Event) -> Position:
+    return Position(*_mark_of(event.start_mark))
 
 
 def _syntax_error(exc: yaml.MarkedYAMLError, name: str) -> InputError:
@@ -151,62 +498,3 @@ def _syntax_error(exc: yaml.MarkedYAMLError, name: str) -> InputError:
 
 def _mark_of(mark: Any) -> tuple[int, int]:
     return (mark.line + 1, mark.column + 1) if mark is not None else (0, 0)
-
-
-def _mark(node: yaml.Node) -> tuple[int, int]:
-    return _mark_of(node.start_mark)
-
-
-def _kind(node: yaml.Node) -> str:
-    if isinstance(node, yaml.SequenceNode):
-        return "a list"
-    return f"a scalar ({node.value!r:.40})"
-
-
-class _Builder:
-    """Builds plain data from nodes while recording positions."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.source_map = SourceMap()
-        self.nodes = 0
-        self._constructor = _Loader("")
-
-    def build(self, node: yaml.Node, path: PathKey, depth: int = 0) -> Any:
-        self.nodes += 1
-        if self.nodes > MAX_NODES or depth > MAX_DEPTH:
-            limit = "nodes (aliases expand)" if self.nodes > MAX_NODES else "levels of nesting"
-            raise InputError(Problem(self.name, *_mark(node), f"document exceeds the limit of "
-                                     f"{MAX_NODES if self.nodes > MAX_NODES else MAX_DEPTH} {limit}"))
-        if isinstance(node, yaml.MappingNode):
-            return dict(self._mapping(node, path, depth))
-        if isinstance(node, yaml.SequenceNode):
-            items = []
-            for index, child in enumerate(node.value):
-                self._record(path + (index,), child)
-                items.append(self.build(child, path + (index,), depth + 1))
-            return items
-        return self._constructor.construct_object(node, deep=True)
-
-    def _mapping(self, node: yaml.MappingNode, path: PathKey, depth: int) -> Iterator[tuple[str, Any]]:
-        self._constructor.flatten_mapping(node)
-        seen: dict[str, int] = {}
-        for key_node, value_node in node.value:
-            if not isinstance(key_node, yaml.ScalarNode):
-                raise InputError(Problem(self.name, *_mark(key_node), "mapping keys must be plain text",
-                                         dotted(path)))
-            key = str(key_node.value)
-            line = key_node.start_mark.line + 1
-            if key in seen:
-                raise InputError(Problem(self.name, line, key_node.start_mark.column + 1,
-                                         f"duplicate key '{key}' (first defined on line {seen[key]})",
-                                         dotted(path + (key,))))
-            seen[key] = line
-            child = path + (key,)
-            anchor = value_node if isinstance(value_node, yaml.ScalarNode) else key_node
-            self._record(child, anchor)
-            self.source_map.keys.setdefault(child, Position(*_mark(key_node)))
-            yield key, self.build(value_node, child, depth + 1)
-
-    def _record(self, path: PathKey, node: yaml.Node) -> None:
-        self.source_map.positions.setdefault(path, Position(*_mark(node)))

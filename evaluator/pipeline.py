@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from evaluator.evaluate import Evaluator
-from evaluator.loader import load_file
+from evaluator.loader import Limits, load_file
 from evaluator.model import build_proposal
 from evaluator.policy import DecisionPolicy, load_policy
 from evaluator.results import Report, build_report
@@ -34,6 +34,7 @@ class Session:
     rule_dirs: tuple[Path, ...] = ()
     framework: str | None = None
     policy_path: Path | None = None
+    limits: Limits = field(default_factory=Limits)  # for proposals; rule packs keep the defaults
     packs: list[RulePack] = field(init=False)
     policy: DecisionPolicy = field(init=False)
     _rulebooks: dict[tuple[str, str], Rulebook] = field(init=False)
@@ -54,7 +55,7 @@ class Session:
 
     def check(self, path: str | Path) -> Report:
         """Evaluate one proposal file; raises ``EvaluatorError`` subclasses on bad input."""
-        document = load_file(path)
+        document = load_file(path, self.limits)
         validate_proposal(document)
         proposal = build_proposal(document)
         framework = self.framework or proposal.framework

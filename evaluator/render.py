@@ -22,7 +22,7 @@ FORMATS = ("text", "json", "markdown", "html")
 REPORT_TEMPLATES = {"markdown": ("report.md.j2", ".md"), "html": ("report.html.j2", ".html")}
 SUMMARY_TEMPLATES = {"markdown": ("summary.md.j2", "summary.md"), "html": ("summary.html.j2", "index.html")}
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#!|~])")
-_AUTOLINK = re.compile(r"(?i)(?<=[a-z])(:)(?=//)|\b(www)(\.)|@")
+_AUTOLINK = re.compile(r"(?i)(?<=[a-z])(:)(?=//)|(www)(\.)|@")
 _MD_LINE_START = re.compile(r"^(\s*)(?:([-+](?=\s|$)|=)|(\d+)\.(?=\s|$))")
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 _RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))}

@@ -9,13 +9,20 @@ import io
 from typing import Any
 
 from rich.console import Console
-from rich.markup import escape
+from rich.markup import escape as _markup_escape
+
+from evaluator.textsafe import visible
 
 DECISION_STYLE = {"admit": "bold green", "admit_with_conditions": "bold yellow",
                   "revise": "bold dark_orange", "reject": "bold red"}
 OUTCOME_STYLE = {"fail": "red", "indeterminate": "yellow", "pass": "green", "not_applicable": "dim"}
 SEVERITY_ORDER = {"blocker": 0, "major": 1, "minor": 2, "info": 3}
 PILLARS = ("eligibility", "safety", "oversight", "freedom")
+
+
+def escape(text: str) -> str:
+    """Proposal or rule text for the console: no rich markup, no control characters."""
+    return _markup_escape(visible(text))
 
 
 def render_text(report: dict[str, Any], color: bool, verbose: bool = False) -> str:

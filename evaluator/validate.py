@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -53,8 +54,8 @@ def _problems(document: Document, error: ValidationError) -> list[Problem]:
                                _unknown_key_message(error, key), dotted(path + (key,))))
         return out
     position = document.source_map.locate(path)[1]
-    return [Problem(document.path, position.line, position.column, _message(error),
-                    dotted(path) or "(top level)")]
+    message = _message(error) + _yaml_hint(error, document.source_map.raw.get(path))
+    return [Problem(document.path, position.line, position.column, message, dotted(path) or "(top level)")]
 
 
 def _unknown_keys(error: ValidationError) -> list[str]:
@@ -87,6 +88,67 @@ def _message(error: ValidationError) -> str:
     if validator == "const":
         return f"must be {schema['const']!r}, found {_describe(value)}"
     return error.message
+
+
+# A YAML 1.1 float needs a dot and a signed exponent: 1e7 is text, 1.0e+7 a number.
+_EXPONENT_TEXT = re.compile(r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)[eE][-+]?[0-9]+")
+
+
+def _yaml_hint(error: ValidationError, raw: str | None) -> str:
+    """'; the file says ...' when YAML 1.1 read an unquoted value as something the author did not mean."""
+    if raw and _wants_text(error, raw):
+        return f"; the file says {raw} unquoted, which YAML reads as {_yaml_reading(raw, error.instance)}: " + (
+            _yaml_fix(error, raw))
+    if error.validator == "type" and {"number", "integer"} & _kinds(error) and isinstance(error.instance, str):
+        return _exponent_hint(error.instance)
+    return ""
+
+
+def _kinds(error: ValidationError) -> set[str]:
+    kind = error.schema.get("type") if isinstance(error.schema, dict) else None
+    return set(kind) if isinstance(kind, list) else {str(kind)}
+
+
+def _wants_text(error: ValidationError, raw: str) -> bool:
+    """Whether writing ``raw`` in quotes would satisfy the failed ``type`` or ``enum`` check."""
+    if error.validator == "type":
+        return "string" in _kinds(error)
+    return error.validator == "enum" and isinstance(error.schema, dict) and raw in error.schema["enum"]
+
+
+def _yaml_fix(error: ValidationError, raw: str) -> str:
+    """How to write what the author meant: a quoted text, a date, or nothing at all."""
+    is_date = isinstance(error.schema, dict) and error.schema.get("format") == "date"
+    fix = "write the date as YYYY-MM-DD" if is_date else f'write "{raw}" in quotes'
+    return fix + ", or leave the field out if it has no value" if error.instance is None else fix
+
+
+def _yaml_reading(raw: str, value: object) -> str:
+    """What YAML 1.1 made of an unquoted scalar: 'a boolean', 'octal 10', ..."""
+    if value is None:
+        return "null (nothing)"
+    if isinstance(value, bool):
+        return "a boolean"
+    digits = raw.lstrip("+-").replace("_", "").lower()
+    if ":" in raw:
+        return f"the sexagesimal (base 60) number {value}"
+    if digits.startswith("0x"):
+        return f"hexadecimal {value}"
+    if digits.startswith("0b"):
+        return f"binary {value}"
+    if isinstance(value, int) and len(digits) > 1 and digits.startswith("0"):
+        return f"octal {value}"
+    return "a number" if str(value) == raw else f"the number {value}"
+
+
+def _exponent_hint(text: str) -> str:
+    if not _EXPONENT_TEXT.fullmatch(text):
+        return ""
+    number = float(text)
+    plain = str(int(number)) if number.is_integer() and abs(number) < 1e15 else repr(number)
+    if "e" in plain or "inf" in plain:
+        return ""
+    return f"; YAML reads {text} as text, not a number (its exponents need a dot and a sign): write {plain}"
 
 
 def _type_name(kind: object) -> str:

@@ -223,3 +223,90 @@ def test_an_internal_error_in_one_proposal_does_not_stop_the_batch(capsys: pytes
     assert err == (f"error: {bad}: internal error while checking this proposal (RuntimeError: boom). This is a bug "
                    "in sandbox; the other proposals were still checked. Please report it with this file (run with "
                    "--debug for the traceback).\n")
+
+
+def test_a_python_tag_in_a_proposal_is_refused(capsys: pytest.CaptureFixture[str], write: Any) -> None:
+    path = write("t.yaml", MINIMAL_PROPOSAL.replace("applicant:\n", 'applicant: !!python/object/apply:os.system '
+                                                                     '["echo hi"]\n', 1))
+    assert run(capsys, "check", str(path), *RULES) == (2, "", (
+        f"error: {path}:3:12: [applicant] YAML tag '!!python/object/apply:os.system' is not allowed: the file must "
+        "hold plain data (remove the tag)\n"))
+
+
+def copy_mini(tmp_path: Path, name: str, edit: tuple[str, str]) -> Path:
+    """The mini pack and its tests in ``tmp_path/rules``, with one edit to the file ``name``."""
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    for source in MINI.iterdir():
+        text = source.read_text(encoding="utf-8")
+        (rules / source.name).write_text(text.replace(*edit, 1) if source.name == name else text, encoding="utf-8")
+    return rules
+
+
+def test_a_tag_in_a_rule_pack_is_refused(capsys: pytest.CaptureFixture[str], proposal: Path, tmp_path: Path) -> None:
+    rules = copy_mini(tmp_path, "mini.yaml", ("title: Minimal pack", "title: !include Minimal pack"))
+    assert run(capsys, "check", str(proposal), "--rules", str(rules)) == (2, "", (
+        f"error: {rules / 'mini.yaml'}:3:10: [pack.title] YAML tag '!include' is not allowed: the file must hold "
+        "plain data (remove the tag)\n"))
+
+
+def test_a_tag_in_a_rule_test_file_is_refused(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    rules = copy_mini(tmp_path, "mini.tests.yaml", ("pack: mini", "pack: !!python/name:os.system mini"))
+    assert run(capsys, "rules", "test", "--rules", str(rules)) == (2, "", (
+        f"error: {rules / 'mini.tests.yaml'}:2:9: [suite.pack] YAML tag '!!python/name:os.system' is not allowed: "
+        "the file must hold plain data (remove the tag)\n"))
+
+
+LIMIT_OPTIONS = {"--max-file-size": "max_bytes", "--max-depth": "max_depth", "--max-nodes": "max_nodes",
+                 "--max-string-length": "max_string"}
+
+
+@pytest.mark.parametrize(("option", "value", "message"), [
+    ("--max-file-size", "100", f"{{path}}: file is {len(MINIMAL_PROPOSAL)} bytes, over the limit of 100 (sandbox "
+                               "check --max-file-size raises it)"),
+    ("--max-depth", "2", "{path}:5:20: nesting reaches 3 levels here, over the limit of 2 (sandbox check --max-depth "
+                         "raises it)"),
+    ("--max-nodes", "10", "{path}:5:12: [applicant.contact] the document grows to 11 values here (aliases count "
+                          "each time they are used), over the limit of 10 (sandbox check --max-nodes raises it)"),
+    ("--max-string-length", "20", "{path}:12:24: [technology.autonomous_vehicle.remote_operation] key is 27 "
+                                  "characters long, over the limit of 20 (sandbox check --max-string-length raises it)"),
+])
+def test_limit_options_refuse_a_proposal_over_them(capsys: pytest.CaptureFixture[str], proposal: Path, option: str,
+                                                   value: str, message: str) -> None:
+    assert run(capsys, "check", str(proposal), *RULES, option, value) == (
+        2, "", "error: " + message.format(path=proposal) + "\n")
+
+
+@pytest.mark.parametrize(("option", "text"), [
+    ("--max-file-size", "x: 1 #" + "#" * 6_000_000 + "\n"),
+    ("--max-depth", "x: " + "[" * 70 + "]" * 70 + "\n"),
+    ("--max-string-length", "x: " + "a" * 150_000 + "\n"),
+])
+def test_limit_options_raise_the_defaults(capsys: pytest.CaptureFixture[str], write: Any, option: str,
+                                          text: str) -> None:
+    """(--max-nodes takes the same path; a file over its default would take seconds to read.)"""
+    path = write("big.yaml", MINIMAL_PROPOSAL + text)
+    code, _, err = run(capsys, "check", str(path), *RULES)
+    assert (code, err.count("\n"), f"(sandbox check {option} raises it)\n" in err) == (2, 1, True)
+    code, _, err = run(capsys, "check", str(path), *RULES, option, "10000000")
+    assert (code, err) == (2, f"error: {path}:19:1: [x] unknown key 'x'; allowed keys: ai_act, applicant, "
+                              "descriptor_version, exit_plan, innovation, insurance, metadata, oversight, "
+                              "personal_data, safety, scope, technology\n")
+
+
+def test_limit_options_must_be_positive(capsys: pytest.CaptureFixture[str], proposal: Path) -> None:
+    code, out, err = run(capsys, "check", str(proposal), "--max-depth", "0")
+    assert (code, out, err.splitlines()[-1]) == (
+        2, "", "Error: Invalid value for '--max-depth': Input should be greater than or equal to 1")
+
+
+def test_limit_option_help_states_the_loader_defaults() -> None:
+    import typer.main
+
+    from evaluator.cli import app
+    from evaluator.loader import Limits
+
+    command = typer.main.get_command(app).commands["check"]  # type: ignore[attr-defined]
+    helps = {option: param.help for param in command.params for option in param.opts if option in LIMIT_OPTIONS}
+    assert {option: f"(default: {getattr(Limits(), field)}" in helps[option]
+            for option, field in LIMIT_OPTIONS.items()} == dict.fromkeys(LIMIT_OPTIONS, True)

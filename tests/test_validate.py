@@ -70,3 +70,83 @@ def test_shipped_schema_is_valid_json_schema() -> None:
     jsonschema.Draft202012Validator.check_schema(schema)
     assert schema["properties"]["descriptor_version"] == {"const": 1, "description": schema["properties"]
                                                            ["descriptor_version"]["description"]}
+
+
+def proposal(**lines: str) -> bytes:
+    """A valid proposal (line 4: title, 5: version, 6: submitted, 9: duration, 10: sum, 11: device class)."""
+    fields = {"title": "t", "version": "'1'", "submitted": "2026-03-02", "duration_months": "36",
+              "sum_per_unit": "1000000", "device_class": "2a"} | lines
+    return ("descriptor_version: 1\nmetadata:\n  id: a\n  title: {title}\n  version: {version}\n"
+            "  submitted: {submitted}\n  framework: ru-elr\n  domain: medical_ai\n"
+            "scope: {{term: {{duration_months: {duration_months}}}}}\ninsurance: {{sum_per_unit: {sum_per_unit}}}\n"
+            "technology: {{medical_ai: {{device_class: {device_class}}}}}\napplicant: {{name: A}}\n").format(
+                **fields).encode()
+
+
+def quote(raw: str, reading: str, fix: str = "") -> str:
+    return f"the file says {raw} unquoted, which YAML reads as {reading}: " + (fix or f'write "{raw}" in quotes')
+
+
+NOTHING = "null (nothing)"
+OR_LEAVE_OUT = ", or leave the field out if it has no value"
+
+
+@pytest.mark.parametrize(("line", "expected"), [
+    ({"title": "yes"}, "p.yaml:4:10: [metadata.title] expected text, found true (a boolean); " + quote("yes", "a boolean")),
+    ({"title": "NO"}, "p.yaml:4:10: [metadata.title] expected text, found false (a boolean); " + quote("NO", "a boolean")),
+    ({"title": "off"}, "p.yaml:4:10: [metadata.title] expected text, found false (a boolean); " + quote("off", "a boolean")),
+    ({"title": "True"}, "p.yaml:4:10: [metadata.title] expected text, found true (a boolean); " + quote("True", "a boolean")),
+    ({"title": "~"}, "p.yaml:4:10: [metadata.title] expected text, found nothing (null); "
+                     + quote("~", NOTHING, 'write "~" in quotes' + OR_LEAVE_OUT)),
+    ({"title": "null"}, "p.yaml:4:10: [metadata.title] expected text, found nothing (null); "
+                        + quote("null", NOTHING, 'write "null" in quotes' + OR_LEAVE_OUT)),
+    ({"version": "012"}, "p.yaml:5:12: [metadata.version] expected text, found 10 (a number); " + quote("012", "octal 10")),
+    ({"version": "0x1F"}, "p.yaml:5:12: [metadata.version] expected text, found 31 (a number); "
+                          + quote("0x1F", "hexadecimal 31")),
+    ({"version": "0b101"}, "p.yaml:5:12: [metadata.version] expected text, found 5 (a number); "
+                           + quote("0b101", "binary 5")),
+    ({"version": "1:30"}, "p.yaml:5:12: [metadata.version] expected text, found 90 (a number); "
+                          + quote("1:30", "the sexagesimal (base 60) number 90")),
+    ({"version": "1.2"}, "p.yaml:5:12: [metadata.version] expected text, found 1.2 (a number); " + quote("1.2", "a number")),
+    ({"version": "1.20"}, "p.yaml:5:12: [metadata.version] expected text, found 1.2 (a number); "
+                          + quote("1.20", "the number 1.2")),
+    ({"version": "1_000"}, "p.yaml:5:12: [metadata.version] expected text, found 1000 (a number); "
+                           + quote("1_000", "the number 1000")),
+    ({"version": ".inf"}, "p.yaml:5:12: [metadata.version] expected text, found inf (a number); "
+                          + quote(".inf", "the number inf")),
+    ({"submitted": "20260302"}, "p.yaml:6:14: [metadata.submitted] expected text, found 20260302 (a number); "
+                                + quote("20260302", "a number", "write the date as YYYY-MM-DD")),
+    ({"submitted": "NULL"}, "p.yaml:6:14: [metadata.submitted] expected text, found nothing (null); "
+                            + quote("NULL", NOTHING, "write the date as YYYY-MM-DD" + OR_LEAVE_OUT)),
+    ({"duration_months": "3e1"}, "p.yaml:9:33: [scope.term.duration_months] expected a whole number, found '3e1'; "
+                                 "YAML reads 3e1 as text, not a number (its exponents need a dot and a sign): write 30"),
+    ({"sum_per_unit": "1e7"}, "p.yaml:10:27: [insurance.sum_per_unit] expected a number, found '1e7'; YAML reads 1e7 "
+                              "as text, not a number (its exponents need a dot and a sign): write 10000000"),
+    ({"sum_per_unit": "2.5E3"}, "p.yaml:10:27: [insurance.sum_per_unit] expected a number, found '2.5E3'; YAML reads "
+                                "2.5E3 as text, not a number (its exponents need a dot and a sign): write 2500"),
+    ({"sum_per_unit": "1e400"}, "p.yaml:10:27: [insurance.sum_per_unit] expected a number, found '1e400'"),
+    ({"title": ""}, "p.yaml:4:9: [metadata.title] expected text, found nothing (null)"),
+    ({"title": "'yes'", "version": "'012'", "sum_per_unit": "'lots'"},
+     "p.yaml:10:27: [insurance.sum_per_unit] expected a number, found 'lots'"),
+])
+def test_yaml_1_1_readings_are_explained_with_what_the_file_says(line: dict[str, str], expected: str) -> None:
+    assert problems(proposal(**line)) == [expected]
+
+
+def test_an_unquoted_enum_value_read_as_a_number_gets_the_hint_on_both_errors() -> None:
+    hint = quote("1", "a number")
+    assert problems(proposal(device_class="1")) == [
+        f"p.yaml:11:41: [technology.medical_ai.device_class] 1 (a number) is not one of: 1, 2a, 2b, 3; {hint}",
+        f"p.yaml:11:41: [technology.medical_ai.device_class] expected text, found 1 (a number); {hint}",
+    ]
+
+
+@pytest.mark.parametrize("line", [{"title": "y"}, {"title": "n"}, {"title": "Y"}, {"title": "'yes'"}, {"title": '"on"'},
+                                  {"title": "!!str no"}, {"title": "yes please"}, {"version": "'012'"},
+                                  {"version": "07:00"}, {"sum_per_unit": "2.5E+3"}, {"sum_per_unit": "1.0e+7"}])
+def test_what_yaml_1_1_reads_as_the_author_meant_is_valid(line: dict[str, str]) -> None:
+    validate_proposal(load_bytes(proposal(**line), "p.yaml"))
+
+
+def test_the_proposal_template_is_valid() -> None:
+    validate_proposal(load_bytes(proposal(), "p.yaml"))
