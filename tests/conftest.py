@@ -57,3 +57,25 @@ safety:
 oversight:
   reporting: {frequency_months: 6}
 """
+
+
+# Property tests (tests/test_fuzz.py): reproducible in CI (derandomized, no example database);
+# SANDBOX_FUZZ_EXAMPLES=1000 explores more locally.
+def _fuzz_profile() -> None:
+    import os
+
+    from hypothesis import HealthCheck, settings
+
+    settings.register_profile(
+        "sandbox",
+        max_examples=int(os.environ.get("SANDBOX_FUZZ_EXAMPLES", "60")),
+        deadline=None,
+        derandomize=True,
+        database=None,
+        print_blob=False,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+    settings.load_profile("sandbox")
+
+
+_fuzz_profile()
