@@ -18,6 +18,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from evaluator.textsafe import json_escape_unsafe, visible
+
 FORMATS = ("text", "json", "markdown", "html")
 REPORT_TEMPLATES = {"markdown": ("report.md.j2", ".md"), "html": ("report.html.j2", ".html")}
 SUMMARY_TEMPLATES = {"markdown": ("summary.md.j2", "summary.md"), "html": ("summary.html.j2", "index.html")}
@@ -29,15 +31,19 @@ _RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)), *(f"lp
 
 
 def to_json(report_dicts: Sequence[dict[str, Any]], single: bool) -> str:
-    """One object for a single proposal, else a list; stable key order, UTF-8."""
+    """One object for a single proposal, else a list; stable key order, UTF-8.
+
+    Characters that could act on a terminal (C1 controls, bidi overrides; C0 controls are
+    always escaped by the encoder) are written as ``\\uXXXX`` escapes: the same JSON value.
+    """
     payload: Any = report_dicts[0] if single else list(report_dicts)
-    return json.dumps(payload, indent=2, ensure_ascii=False) + "\n"
+    return json_escape_unsafe(json.dumps(payload, indent=2, ensure_ascii=False)) + "\n"
 
 
 def md_escape(value: Any) -> str:
     """Escape untrusted text for Markdown: no live links, images, emphasis or raw HTML."""
-    text = value if isinstance(value, str) else tojson_compact(value)
-    text = " ".join(text.split())
+    text = " ".join((value if isinstance(value, str) else tojson_compact(value)).split())
+    text = visible(text)
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     text = _MD_SPECIAL.sub(r"\\\1", text)
     text = _AUTOLINK.sub(lambda m: m.group(0)[:-1] + "\\" + m.group(0)[-1], text)
@@ -47,6 +53,14 @@ def md_escape(value: Any) -> str:
 def _escape_line_start(match: re.Match[str]) -> str:
     indent, marker, number = match.groups()
     return f"{indent}\\{marker}" if marker else f"{indent}{number}\\."
+
+
+def _visible_value(value: Any) -> Any:
+    """Every plain string a template prints: control and bidi characters shown as escapes.
+
+    Markup (already-safe HTML from the templates themselves) passes unchanged.
+    """
+    return visible(value, keep_layout=True) if type(value) is str else value
 
 
 def tojson_compact(value: Any) -> str:
@@ -64,6 +78,7 @@ def _environment() -> Any:
         keep_trailing_newline=True,
         trim_blocks=True,
         lstrip_blocks=True,
+        finalize=_visible_value,
     )
     env.filters.update(md=md_escape, tojson_compact=tojson_compact, pct=lambda v: f"{int(v)}")
     return env

@@ -13,11 +13,20 @@ import re
 # C0 and C1 controls (tab included: it cannot move the cursor much, but alignment lies too),
 # DEL, and the bidirectional formatting characters (embeddings, overrides, isolates, marks).
 _UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
+# What the JSON encoder leaves raw: it escapes C0 controls itself, and a newline or tab between
+# tokens is layout, not data.
+_UNSAFE_IN_JSON = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
-def visible(text: str) -> str:
-    """``text`` with every control or bidi-formatting character replaced by a visible escape."""
+def visible(text: str, keep_layout: bool = False) -> str:
+    """``text`` with every control or bidi-formatting character replaced by a visible escape.
+
+    With ``keep_layout``, newlines and tabs stay (for documents such as HTML and Markdown,
+    where they are layout, not commands).
+    """
+    if keep_layout:
+        return _UNSAFE.sub(lambda m: m.group(0) if m.group(0) in "\n\t" else _escape(m), text)
     return _UNSAFE.sub(_escape, text)
 
 
@@ -27,3 +36,8 @@ def _escape(match: re.Match[str]) -> str:
         return _NAMED[char]
     code = ord(char)
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def json_escape_unsafe(text: str) -> str:
+    """JSON text with every unsafe character outside ASCII written as a ``\\uXXXX`` escape."""
+    return _UNSAFE_IN_JSON.sub(lambda m: f"\\u{ord(m.group(0)):04x}", text)
