@@ -11,9 +11,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from evaluator.errors import InputError, Problem
 from evaluator.evaluate import Evaluator
 from evaluator.loader import Limits, load_file
-from evaluator.model import build_proposal
+from evaluator.model import Proposal, build_proposal
 from evaluator.policy import DecisionPolicy, load_policy
 from evaluator.results import Report, build_report
 from evaluator.rulebook import (
@@ -59,8 +60,19 @@ class Session:
         validate_proposal(document)
         proposal = build_proposal(document)
         framework = self.framework or proposal.framework
+        if not any(p.framework == framework and p.applies_to(proposal.domain) for p in self.packs):
+            raise InputError(self._no_packs(proposal, framework))
         evaluation = self.evaluator(framework, proposal.domain).evaluate(proposal)
         return build_report(evaluation, self.policy)
+
+    def _no_packs(self, proposal: Proposal, framework: str) -> Problem:
+        """Which proposal has no rulebook, pointing at the field that chose the framework."""
+        chosen_by = "--framework" if self.framework else "metadata.framework"
+        _, where = proposal.source_map.locate(("metadata", "framework"))
+        known = ", ".join(sorted({p.framework for p in self.packs})) or "none"
+        return Problem(proposal.path, where.line, where.column,
+                       f"no rule packs for framework '{framework}' (from {chosen_by}) and domain "
+                       f"'{proposal.domain}'; the loaded packs cover: {known}", "metadata.framework")
 
     def check_all(self, paths: Iterable[str | Path]) -> list[Report]:
         return [self.check(path) for path in paths]

@@ -161,15 +161,20 @@ def safe_file_stem(proposal_id: str, taken: set[str]) -> str:
 
 def write_atomic(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` via a temporary file and rename: never a half-written file."""
+    write_all_atomic([(path, text)])
+
+
+def _stage(path: Path, text: str) -> Path:
+    """``text`` in a temporary file next to ``path`` (same directory, so the rename is atomic)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as stream:
             stream.write(text)
-        Path(temp).replace(path)
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
+    return Path(temp)
 
 
 def write_reports(reports: Sequence[dict[str, Any]], directory: Path) -> list[Path]:
@@ -186,6 +191,23 @@ def write_reports(reports: Sequence[dict[str, Any]], directory: Path) -> list[Pa
     if len(reports) > 1:
         for fmt, (_, name) in SUMMARY_TEMPLATES.items():
             rendered.append((directory / name, render_summary(with_files, fmt)))
-    for path, text in rendered:
-        write_atomic(path, text)
+    write_all_atomic(rendered)
     return [path for path, _ in rendered]
+
+
+def write_all_atomic(files: Sequence[tuple[Path, str]]) -> None:
+    """Write every file to a temporary sibling first, then rename them all into place.
+
+    If any write fails (disk full, a directory in the way, Ctrl-C), the temporary files are
+    removed and no target is touched, so a run never leaves new and old reports mixed.
+    """
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for path, text in files:
+            staged.append((_stage(path, text), path))
+        for temp, path in staged:
+            temp.replace(path)
+    except BaseException:
+        for temp, _ in staged:
+            temp.unlink(missing_ok=True)
+        raise

@@ -163,16 +163,26 @@ def test_existing_reports_survive_a_failed_write(capsys: pytest.CaptureFixture[s
     out_dir = tmp_path / "reports"
     out_dir.mkdir()
     (out_dir / "p1.html").write_text("previous", encoding="utf-8")
+    (out_dir / "p1.md").write_text("previous md", encoding="utf-8")
+    from evaluator import render
 
-    def broken(*_args: Any, **_kwargs: Any) -> str:
-        raise OSError(28, "No space left on device")
+    stage = render._stage
+    staged: list[Path] = []
 
-    monkeypatch.setattr("evaluator.render.render_report", lambda report, fmt: "x" * 10)
-    monkeypatch.setattr("evaluator.render.write_atomic", broken)
+    def second_fails(path: Path, text: str) -> Path:
+        if staged:  # the first file is staged, the second hits a full disk
+            raise OSError(28, "No space left on device")
+        staged.append(stage(path, text))
+        return staged[-1]
+
+    monkeypatch.setattr("evaluator.render._stage", second_fails)
     code, _, err = run(capsys, "check", str(proposal), *RULES, "--report-dir", str(out_dir))
     assert code == 2
     assert err == f"error: {out_dir}: cannot write reports: No space left on device\n"
+    # all or nothing: neither report replaced, no temporary file left behind
+    assert sorted(p.name for p in out_dir.iterdir()) == ["p1.html", "p1.md"]
     assert (out_dir / "p1.html").read_text(encoding="utf-8") == "previous"
+    assert (out_dir / "p1.md").read_text(encoding="utf-8") == "previous md"
 
 
 @pytest.mark.parametrize(("text", "expected"), [
