@@ -87,7 +87,18 @@ def _message(error: ValidationError) -> str:
         return f"{_describe(value)} does not match the required pattern {schema['pattern']}"
     if validator == "const":
         return f"must be {schema['const']!r}, found {_describe(value)}"
+    if validator == "minLength" and value == "":
+        return "must not be empty"
+    if validator in _BOUNDS:
+        return f"{_describe(value)} is {_BOUNDS[validator]} {schema[validator]}"
+    if validator == "uniqueItems":
+        return "must not list the same value twice"
     return error.message
+
+
+_BOUNDS = {"minimum": "below the minimum of", "maximum": "above the maximum of",
+           "exclusiveMinimum": "not above", "exclusiveMaximum": "not below",
+           "minItems": "shorter than the minimum length of", "maxItems": "longer than the maximum length of"}
 
 
 # A YAML 1.1 float needs a dot and a signed exponent: 1e7 is text, 1.0e+7 a number.

@@ -150,3 +150,15 @@ def test_what_yaml_1_1_reads_as_the_author_meant_is_valid(line: dict[str, str]) 
 
 def test_the_proposal_template_is_valid() -> None:
     validate_proposal(load_bytes(proposal(), "p.yaml"))
+
+
+def test_bounds_emptiness_and_repeats_are_said_in_plain_words() -> None:
+    raw = (b"descriptor_version: 1\nmetadata: {id: a, title: '', version: '1', framework: ru-elr, domain: medical_ai}\n"
+           b"applicant: {name: n}\nscope: {term: {duration_months: 0}, territory: {regions: [A, A]}}\n"
+           b"technology: {unmanned_aircraft: {risk_assessment: {sail: 9}}}\n")
+    assert problems(raw) == [
+        "p.yaml:2:26: [metadata.title] must not be empty",
+        "p.yaml:4:33: [scope.term.duration_months] 0 (a number) is below the minimum of 1",
+        "p.yaml:4:49: [scope.territory.regions] must not list the same value twice",
+        "p.yaml:5:58: [technology.unmanned_aircraft.risk_assessment.sail] 9 (a number) is above the maximum of 6",
+    ]
