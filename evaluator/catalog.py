@@ -22,9 +22,9 @@ from evaluator.rulebook import (
     RequireRule,
     Rulebook,
     RulePack,
-    _did_you_mean,
     assemble_all,
     default_rules_dir,
+    did_you_mean,
     domains,
     load_packs,
 )
@@ -142,7 +142,7 @@ def select(catalog: Catalog, framework: str | None = None, domain: str | None = 
 def _known(what: str, value: str | None, choices: Iterable[str]) -> None:
     options = list(choices)
     if value is not None and value not in options:
-        raise EvaluatorError(f"unknown {what} '{value}'{_did_you_mean(value, options)}; "
+        raise EvaluatorError(f"unknown {what} '{value}'{did_you_mean(value, options)}; "
                              f"{what}s: {', '.join(options)}")
 
 

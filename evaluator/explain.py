@@ -12,7 +12,7 @@ import yaml
 from evaluator.catalog import Catalog, Entry, display_path, load_catalog
 from evaluator.condtext import condition_lines, literal
 from evaluator.errors import EvaluatorError
-from evaluator.rulebook import DeriveRule, RequireRule, _did_you_mean
+from evaluator.rulebook import DeriveRule, RequireRule, did_you_mean
 
 #: A computed field and the descriptor section it is computed from.
 COMPUTED_FROM: dict[tuple[str, ...], tuple[str, ...]] = {("computed", "term_months"): ("scope", "term")}
@@ -25,7 +25,7 @@ def explain(rule_id: str, rule_dirs: tuple[Path, ...] = ()) -> str:
     entries = catalog.find(rule_id)
     if not entries:
         known = [e.rule.id for e in catalog.entries]
-        raise EvaluatorError(f"unknown rule '{rule_id}'{_did_you_mean(rule_id.upper(), known)}; "
+        raise EvaluatorError(f"unknown rule '{rule_id}'{did_you_mean(rule_id.upper(), known)}; "
                              "`sandbox rules list` shows every rule")
     example = _Examples(rule_dirs)
     return "\n\n".join(_explain(entry, catalog, example) for entry in entries) + "\n"

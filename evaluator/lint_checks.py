@@ -18,7 +18,7 @@ from evaluator.catalog import display_path
 from evaluator.errors import Problem
 from evaluator.lint_overrides import override_problems
 from evaluator.loader import PathKey, dotted
-from evaluator.rulebook import PARAM_PLACEHOLDER, Rulebook, RulePack, _did_you_mean
+from evaluator.rulebook import PARAM_PLACEHOLDER, Rulebook, RulePack, did_you_mean
 
 RULE_TEXTS = ("title", "message", "remediation", "condition")
 UNFILLED_TEXTS = {"derive": ("title", "description"), "require": ("description",)}
@@ -101,7 +101,7 @@ def _placeholders(family: list[RulePack]) -> list[Problem]:
                     name = match.group(1)
                     if name not in names:
                         problems.append(at(pack, (kind, index, key), f"unknown parameter '{name}' in "
-                                           f"{{param:...}}{_did_you_mean(name, names)}"))
+                                           f"{{param:...}}{did_you_mean(name, names)}"))
     return problems
 
 

@@ -224,7 +224,7 @@ def _read_pack(path: Path) -> RulePack:
     except EvaluatorError as exc:
         raise RuleFileError(exc.problems) from None
     problems = [
-        _at(document, tuple(err.absolute_path), _schema_message(err))
+        located(document, tuple(err.absolute_path), _schema_message(err))
         for err in bundled_validator("rulepack-v1.schema.json").iter_errors(document.data)
     ]
     if problems:
@@ -233,8 +233,8 @@ def _read_pack(path: Path) -> RulePack:
     known = domains()
     for index, domain in enumerate(meta.get("domains", [])):
         if domain not in known:
-            raise RuleFileError(_at(document, ("pack", "domains", index),
-                                    f"unknown domain '{domain}'{_did_you_mean(domain, known)}; "
+            raise RuleFileError(located(document, ("pack", "domains", index),
+                                    f"unknown domain '{domain}'{did_you_mean(domain, known)}; "
                                     f"domains: {', '.join(known)}"))
     return RulePack(
         id=meta["id"], title=meta["title"], version=meta["version"], framework=meta["framework"],
@@ -248,12 +248,13 @@ def _schema_message(error: jsonschema.ValidationError) -> str:
             and isinstance(error.schema, dict)):
         allowed = sorted(error.schema.get("properties", {}))
         extra = sorted(k for k in error.instance if k not in allowed)
-        hints = [_did_you_mean(k, allowed) for k in extra]
+        hints = [did_you_mean(k, allowed) for k in extra]
         return "; ".join(f"unknown key '{k}'{h}" for k, h in zip(extra, hints, strict=True))
     return error.message
 
 
-def _did_you_mean(word: str, choices: Iterable[str]) -> str:
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """" (did you mean 'X'?)" for the closest of ``choices``, or an empty string."""
     options = list(choices)
     hint = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
     if not hint:  # "lte_than" -> "lte": a known word that the typo starts with
@@ -261,7 +262,8 @@ def _did_you_mean(word: str, choices: Iterable[str]) -> str:
     return f" (did you mean '{hint[0]}'?)" if hint else ""
 
 
-def _at(document: Document, path: PathKey, message: str) -> Problem:
+def located(document: Document, path: PathKey, message: str) -> Problem:
+    """A problem at the position of ``path`` in ``document``."""
     _, position = document.source_map.locate(path)
     return Problem(document.path, position.line, position.column, message, dotted(path))
 
@@ -328,7 +330,7 @@ class _Assembler:
     def _unique(self, pack: RulePack, path: PathKey, rule_id: str, ids: dict[str, str]) -> None:
         where = f"{pack.path}:{pack.document.source_map.locate(path + ('id',))[1].line}"
         if rule_id in ids:
-            self.problems.append(_at(pack.document, path + ("id",),
+            self.problems.append(located(pack.document, path + ("id",),
                                      f"duplicate rule id '{rule_id}' (first defined at {ids[rule_id]})"))
         else:
             ids[rule_id] = where
@@ -338,7 +340,7 @@ class _Assembler:
         for pack in family:
             for name, raw in pack.raw.get("parameters", {}).items():
                 if name in out and out[name].value != raw["value"]:
-                    self.problems.append(_at(pack.document, ("parameters", name),
+                    self.problems.append(located(pack.document, ("parameters", name),
                                              f"parameter '{name}' is also defined with value "
                                              f"{out[name].value!r} in pack '{out[name].pack}'"))
                     continue
@@ -352,14 +354,14 @@ class _Assembler:
             for name, raw in pack.raw.get("facts", {}).items():
                 path = ("facts", name)
                 if name in out:
-                    self.problems.append(_at(pack.document, path, f"fact '{name}' is already "
+                    self.problems.append(located(pack.document, path, f"fact '{name}' is already "
                                              f"declared in pack '{out[name].pack}'"))
                     continue
                 values = tuple(raw["values"]) if "values" in raw else None
                 fact = FactDef(name, raw["type"], raw["default"], raw["description"], values, pack.id)
                 error = _fact_value_error(fact, raw["default"])
                 if error:
-                    self.problems.append(_at(pack.document, path + ("default",), error))
+                    self.problems.append(located(pack.document, path + ("default",), error))
                 out[name] = fact
         return out
 
@@ -371,12 +373,12 @@ class _Assembler:
         for name, value in raw["set"].items():
             fact = self.facts.get(name)
             if fact is None:
-                self.problems.append(_at(pack.document, base + ("set", name), f"unknown fact '{name}'"
-                                         f"{_did_you_mean(name, self.facts)}; declare it under facts:"))
+                self.problems.append(located(pack.document, base + ("set", name), f"unknown fact '{name}'"
+                                         f"{did_you_mean(name, self.facts)}; declare it under facts:"))
                 continue
             error = _fact_value_error(fact, value)
             if error:
-                self.problems.append(_at(pack.document, base + ("set", name), error))
+                self.problems.append(located(pack.document, base + ("set", name), error))
             sets.append((name, value))
         line = pack.document.source_map.locate(base)[1].line
         return DeriveRule(raw["id"], raw["title"], when, tuple(sets), pack.id, pack.path, line)
@@ -402,8 +404,8 @@ class _Assembler:
             name = match.group(1)
             parameter = self.parameters.get(name)
             if parameter is None:
-                self.problems.append(_at(pack.document, path, f"unknown parameter '{name}' in "
-                                         f"{{param:...}}{_did_you_mean(name, self.parameters)}"))
+                self.problems.append(located(pack.document, path, f"unknown parameter '{name}' in "
+                                         f"{{param:...}}{did_you_mean(name, self.parameters)}"))
                 return match.group(0)
             return parameter.display()
 
@@ -470,7 +472,7 @@ class _ConditionParser:
         try:
             return self._parse(raw, path, item)
         except _Refused as refused:
-            self.owner.problems.append(_at(self.pack.document, refused.path, refused.message))
+            self.owner.problems.append(located(self.pack.document, refused.path, refused.message))
             return c.AllOf(())
 
     def _parse(self, raw: Any, path: PathKey, item: dict[str, Any] | None) -> c.Condition:
@@ -500,12 +502,12 @@ class _ConditionParser:
         for key in raw:
             if key not in allowed:
                 raise _Refused(path + (key,), f"unknown key '{key}' in a condition"
-                               f"{_did_you_mean(key, [*allowed, 'all', 'any', 'not'])}")
+                               f"{did_you_mean(key, [*allowed, 'all', 'any', 'not'])}")
         op = raw.get("op")
         if not isinstance(op, str):
             raise _Refused(path, "a condition needs 'op' (or all/any/not)")
         if op not in c.OPERATORS:
-            raise _Refused(path + ("op",), f"unknown operator '{op}'{_did_you_mean(op, c.OPERATORS)}")
+            raise _Refused(path + ("op",), f"unknown operator '{op}'{did_you_mean(op, c.OPERATORS)}")
         position = self.pack.document.source_map.locate(path)[1]
         line = position.line
         subject, schema = self._subject(raw, path, item)
@@ -524,7 +526,7 @@ class _ConditionParser:
             name = raw["fact"]
             fact = self.owner.facts.get(name) if isinstance(name, str) else None
             if fact is None:
-                raise _Refused(path + ("fact",), f"unknown fact '{name}'{_did_you_mean(str(name), self.owner.facts)}")
+                raise _Refused(path + ("fact",), f"unknown fact '{name}'{did_you_mean(str(name), self.owner.facts)}")
             schema: dict[str, Any] = {"type": fact.type}
             if fact.values:
                 schema["enum"] = list(fact.values)
@@ -551,7 +553,7 @@ class _ConditionParser:
             if part not in props:
                 scope = what or ("the descriptor" if not walked else f"'{'.'.join(walked)}'")
                 raise _Refused(path, f"unknown field '{name}': {scope} has no '{part}'"
-                               f"{_did_you_mean(part, props)}")
+                               f"{did_you_mean(part, props)}")
             node = props[part]
             walked.append(part)
         return node
@@ -632,7 +634,7 @@ class _ConditionParser:
                 parameter = self.owner.parameters.get(name) if isinstance(name, str) else None
                 if parameter is None:
                     raise _Refused(path + ("param",), f"unknown parameter '{name}'"
-                                   f"{_did_you_mean(str(name), self.owner.parameters)}")
+                                   f"{did_you_mean(str(name), self.owner.parameters)}")
                 return parameter.value, None, name
             if set(raw) == {"field"}:
                 if item is not None:
@@ -657,7 +659,7 @@ class _ConditionParser:
             raise _Refused(path, "NaN is not a value")
         if "enum" in schema and value not in schema["enum"]:
             raise _Refused(path, f"{value!r} is not one of the field's values: "
-                           f"{', '.join(map(str, schema['enum']))}{_did_you_mean(str(value), map(str, schema['enum']))}")
+                           f"{', '.join(map(str, schema['enum']))}{did_you_mean(str(value), map(str, schema['enum']))}")
         if schema.get("format") == "date":
             try:
                 dt.date.fromisoformat(value)
@@ -717,7 +719,7 @@ def read_packs(dirs: Iterable[Path]) -> tuple[list[RulePack], list[Problem]]:
             problems.extend(exc.problems)
             continue
         if pack.id in packs:
-            problems.append(_at(pack.document, ("pack", "id"),
+            problems.append(located(pack.document, ("pack", "id"),
                                 f"duplicate pack id '{pack.id}' (also in {packs[pack.id].path})"))
         else:
             packs[pack.id] = pack

@@ -20,16 +20,17 @@ import yaml
 
 from evaluator.errors import EvaluatorError, Problem, RuleFileError
 from evaluator.evaluate import Evaluation, Evaluator
-from evaluator.loader import Document, PathKey, dotted, load_bytes, load_file
+from evaluator.loader import Document, PathKey, load_bytes, load_file
 from evaluator.model import build_proposal
 from evaluator.rulebook import (
     Rulebook,
     RulePack,
-    _did_you_mean,
     assemble,
     bundled_validator,
     default_rules_dir,
+    did_you_mean,
     load_packs,
+    located,
 )
 from evaluator.validate import validate_proposal
 
@@ -162,7 +163,7 @@ def run_rule_tests(rule_dirs: tuple[Path, ...] = (), selected: tuple[str, ...] =
     suites = load_suites(dirs)
     chosen = _select(packs, selected)
     known = {pack.id for pack in packs}
-    problems = [Problem(s.file, s.line, s.column, f"unknown pack '{s.pack}'{_did_you_mean(s.pack, known)}", "suite.pack")
+    problems = [Problem(s.file, s.line, s.column, f"unknown pack '{s.pack}'{did_you_mean(s.pack, known)}", "suite.pack")
                 for s in suites if s.pack not in known]
     if problems:
         raise RuleFileError(problems)
@@ -188,7 +189,7 @@ def _select(packs: list[RulePack], selected: tuple[str, ...]) -> list[RulePack]:
     for name in selected:
         pack = by_id.get(name) or by_file.get(Path(name).resolve())
         if pack is None:
-            raise EvaluatorError(f"unknown pack '{name}'{_did_you_mean(name, by_id)}")
+            raise EvaluatorError(f"unknown pack '{name}'{did_you_mean(name, by_id)}")
         chosen[pack.id] = pack
     return list(chosen.values())
 
@@ -263,12 +264,12 @@ class _Runner:
                     found.append(Mismatch(case.file, at[0], case.name, rule_id, expected, actual))
             else:
                 known = [*outcomes, *derive_ids]
-                self._bad(case, at, f"unknown rule '{rule_id}' in this rulebook{_did_you_mean(rule_id, known)}")
+                self._bad(case, at, f"unknown rule '{rule_id}' in this rulebook{did_you_mean(rule_id, known)}")
         for name, expected_value in case.facts.items():
             at = case.lines[f"fact:{name}"]
             fact = evaluation.facts.get(name)
             if fact is None:
-                self._bad(case, at, f"unknown fact '{name}'{_did_you_mean(name, evaluation.facts)}")
+                self._bad(case, at, f"unknown fact '{name}'{did_you_mean(name, evaluation.facts)}")
             elif fact.value != expected_value or type(fact.value) is not type(expected_value):
                 origin = f"{fact.origin}" + (f" by {fact.rule_id}" if fact.rule_id else "")
                 found.append(Mismatch(case.file, at[0], case.name, f"fact {name}", _show(expected_value),
@@ -344,7 +345,7 @@ def _read_suite(path: Path) -> Suite:
     document = load_file(path)
     errors = sorted(bundled_validator("ruletests-v1.schema.json").iter_errors(document.data), key=lambda e: list(map(str, e.absolute_path)))
     if errors:
-        raise RuleFileError([_at(document, tuple(e.absolute_path), e.message) for e in errors])
+        raise RuleFileError([located(document, tuple(e.absolute_path), e.message) for e in errors])
     raw = document.data
     base = _base(document, raw["suite"].get("base", {}))
     cases = tuple(_case(document, index, item, base) for index, item in enumerate(raw["cases"]))
@@ -360,10 +361,10 @@ def _base(document: Document, base: dict[str, Any] | str) -> dict[str, Any]:
     try:
         data = load_file(target).data
     except EvaluatorError as exc:
-        raise RuleFileError([_at(document, ("suite", "base"), f"cannot read base descriptor {base}: "
+        raise RuleFileError([located(document, ("suite", "base"), f"cannot read base descriptor {base}: "
                                  f"{exc.problems[0].message}")]) from None
     if not isinstance(data, dict):
-        raise RuleFileError([_at(document, ("suite", "base"), f"base descriptor {base} is not a mapping")])
+        raise RuleFileError([located(document, ("suite", "base"), f"base descriptor {base} is not a mapping")])
     return {k: v for k, v in data.items() if k not in ("descriptor_version", "metadata")}
 
 
@@ -372,7 +373,7 @@ def _case(document: Document, index: int, raw: dict[str, Any], base: dict[str, A
     given = _deep_merge(base, _expand(raw.get("given", {})))
     for position, dotted_path in enumerate(raw.get("unset", [])):
         if not _unset(given, dotted_path):
-            raise RuleFileError([_at(document, (*path, "unset", position),
+            raise RuleFileError([located(document, (*path, "unset", position),
                                      f"unset: '{dotted_path}' is not in the merged fragment")])
     lines = {rule_id: _where(document, (*path, "expect", rule_id)) for rule_id in raw["expect"]}
     lines |= {f"fact:{name}": _where(document, (*path, "facts", name)) for name in raw.get("facts", {})}
@@ -385,8 +386,3 @@ def _case(document: Document, index: int, raw: dict[str, Any], base: dict[str, A
 def _where(document: Document, path: PathKey) -> tuple[int, int]:
     position = document.source_map.locate(path)[1]
     return position.line, position.column
-
-
-def _at(document: Document, path: PathKey, message: str) -> Problem:
-    _, position = document.source_map.locate(path)
-    return Problem(document.path, position.line, position.column, message, dotted(path))

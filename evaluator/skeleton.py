@@ -19,7 +19,7 @@ import textwrap
 from typing import Any
 
 from evaluator.errors import EvaluatorError
-from evaluator.rulebook import _did_you_mean
+from evaluator.rulebook import did_you_mean
 from evaluator.validate import proposal_schema
 
 WIDTH = 100
@@ -49,7 +49,7 @@ def skeleton(domain: str, framework: str | None = None) -> str:
 def _check_choice(field: str, value: str) -> None:
     choices = schema_choices(field)
     if value not in choices:
-        raise EvaluatorError(f"unknown {field} '{value}'{_did_you_mean(value, choices)}; "
+        raise EvaluatorError(f"unknown {field} '{value}'{did_you_mean(value, choices)}; "
                              f"{field}s: {', '.join(choices)}")
 
 
