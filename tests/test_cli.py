@@ -307,7 +307,7 @@ def test_limit_options_raise_the_defaults(capsys: pytest.CaptureFixture[str], wr
 def test_limit_options_must_be_positive(capsys: pytest.CaptureFixture[str], proposal: Path) -> None:
     code, out, err = run(capsys, "check", str(proposal), "--max-depth", "0")
     assert (code, out, err.splitlines()[-1]) == (
-        2, "", "Error: Invalid value for '--max-depth': Input should be greater than or equal to 1")
+        2, "", "Error: Invalid value for '--max-depth': 0 is not in the range x>=1.")
 
 
 def test_limit_option_help_states_the_loader_defaults() -> None:
