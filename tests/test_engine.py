@@ -197,13 +197,22 @@ def test_property_limit_is_checked_before_asserting(mini_evaluator: Evaluator, m
         mini_evaluator._adapter.fire([shard], {})
 
 
-def test_a_swallowed_action_exception_is_raised(mini_evaluator: Evaluator, monkeypatch: Any) -> None:
-    # §3.6: the engine stores callback exceptions in the state instead of raising them.
-    host = mini_evaluator._adapter._host
-    monkeypatch.setattr(host, "assert_fact", lambda name, fact: {"exception": "boom"})
-    monkeypatch.setattr(host, "delete_state", lambda name, sid: None)
+@pytest.mark.parametrize(("answer", "message"), [
+    ((2, 0), r"did not handle a fact in sbx_derive0_0 \(code 2\)"),
+    (Exception("error code: 303"), r"failed on ruleset sbx_derive0_0: error code: 303"),
+])
+def test_an_engine_refusal_is_an_engine_error(mini_evaluator: Evaluator, monkeypatch: Any, answer: Any,
+                                              message: str) -> None:
+    # §4/§7: an unhandled or already-observed fact fires nothing, and limits surface as bare
+    # Exceptions with error codes; either must stop the evaluation, never read as "no rule fired".
+    def refuse(handle: int, facts: str) -> Any:
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    monkeypatch.setattr("evaluator.engine.durable_core.assert_facts", refuse)
     shard = mini_evaluator.compiled.strata[0].shards[0]
-    with pytest.raises(EngineError, match=r"a rule action failed in .*: boom"):
+    with pytest.raises(EngineError, match=message):
         mini_evaluator._adapter.fire([shard], normalise({}))
 
 
