@@ -108,6 +108,14 @@ class CompiledRulebook:
     strata: list[Stratum]
     patterns: dict[tuple[tuple[str, ...], str], Any] = field(default_factory=dict)  # compiled RE2
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle the pattern sites only: compiled RE2 objects do not pickle (cache.py)."""
+        return {**self.__dict__, "patterns": list(self.patterns)}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state["patterns"] = {site: compile_pattern(site[1]) for site in state["patterns"]}
+        self.__dict__.update(state)
+
     def definitions(self) -> dict[str, dict[str, dict[str, Any]]]:
         """All rulesets as durable JSON (stable order): what the golden tests compare."""
         return {shard.name: shard.rules for stratum in [self.items, *self.strata] for shard in stratum.shards}

@@ -73,12 +73,15 @@ class Evaluation:
 class Evaluator:
     """Compiles a rulebook once; evaluates any number of proposals without shared state."""
 
-    def __init__(self, rulebook: Rulebook) -> None:
+    def __init__(self, rulebook: Rulebook, compiled: CompiledRulebook | None = None) -> None:
         self.rulebook = rulebook
-        try:
-            self.compiled: CompiledRulebook = compile_rulebook(rulebook)
-        except CompileError as exc:
-            raise RuleFileError(Problem(exc.rule.file, exc.rule.line, 1, f"{exc.rule.id}: {exc.message}")) from None
+        if compiled is None:
+            try:
+                compiled = compile_rulebook(rulebook)
+            except CompileError as exc:
+                raise RuleFileError(Problem(exc.rule.file, exc.rule.line, 1,
+                                            f"{exc.rule.id}: {exc.message}")) from None
+        self.compiled: CompiledRulebook = compiled
         self._adapter = DurableAdapter(self.compiled)
         self._derive = {rule.id: rule for rule in rulebook.derive}
         self._require = {rule.id: rule for rule in rulebook.require}

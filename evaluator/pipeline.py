@@ -7,25 +7,52 @@ sessions).
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from evaluator.errors import InputError, Problem
+from evaluator.cache import cached
+from evaluator.compile import CompiledRulebook, CompileError, compile_rulebook
+from evaluator.errors import InputError, Problem, RuleFileError
 from evaluator.evaluate import Evaluator
 from evaluator.loader import Limits, load_file
 from evaluator.model import Proposal, build_proposal
-from evaluator.policy import DecisionPolicy, load_policy
+from evaluator.policy import DecisionPolicy, default_policy_path, load_policy
 from evaluator.results import Report, build_report
 from evaluator.rulebook import (
     Rulebook,
-    RulePack,
-    assemble,
     assemble_all,
     default_rules_dir,
+    discover,
     load_packs,
 )
 from evaluator.validate import validate_proposal
+
+
+@dataclass(frozen=True)
+class CheckedPacks:
+    """What a session needs from the rule packs, cached as one entry (cache.py).
+
+    Each (framework, domain) rulebook is pickled with its compiled rules on its own, so a start
+    unpickles only the one its proposal uses.
+    """
+
+    frameworks: tuple[str, ...]
+    books: dict[tuple[str, str], bytes]
+
+    @classmethod
+    def build(cls, dirs: tuple[Path, ...]) -> CheckedPacks:
+        """Read, check, assemble and compile every rulebook (raises on the first bad pack)."""
+        packs = load_packs(dirs)
+        books = {key: pickle.dumps((book, compiled(book)), protocol=pickle.HIGHEST_PROTOCOL)
+                 for key, book in assemble_all(packs).items()}
+        return cls(tuple(sorted({p.framework for p in packs})), books)
+
+    def load(self, key: tuple[str, str]) -> tuple[Rulebook, CompiledRulebook]:
+        """One rulebook and its compiled rules."""
+        book, rules = pickle.loads(self.books[key])  # pickled by build() above
+        return book, rules
 
 
 @dataclass
@@ -36,22 +63,25 @@ class Session:
     framework: str | None = None
     policy_path: Path | None = None
     limits: Limits = field(default_factory=Limits)  # for proposals; rule packs keep the defaults
-    packs: list[RulePack] = field(init=False)
     policy: DecisionPolicy = field(init=False)
-    _rulebooks: dict[tuple[str, str], Rulebook] = field(init=False)
+    _packs: CheckedPacks = field(init=False)
     _evaluators: dict[tuple[str, str], Evaluator] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.packs = load_packs(self.rule_dirs or (default_rules_dir(),))
-        self._rulebooks = assemble_all(self.packs)  # every pack is checked, not just the ones used
-        self.policy = load_policy(self.policy_path)
+        dirs = self.rule_dirs or (default_rules_dir(),)
+        # Every pack is checked, not just the ones used; the result is cached per user (cache.py).
+        self._packs = cached("rulebooks", discover(dirs), lambda: CheckedPacks.build(dirs))
+        self.policy = cached("policy", [self.policy_path or default_policy_path()],
+                             lambda: load_policy(self.policy_path))
 
     def evaluator(self, framework: str, domain: str) -> Evaluator:
         """The compiled evaluator for one framework and domain (compiled once)."""
         key = (framework, domain)
         if key not in self._evaluators:
-            book = self._rulebooks.get(key) or assemble(self.packs, framework, domain)
-            self._evaluators[key] = Evaluator(book)
+            if key not in self._packs.books:
+                raise RuleFileError(f"no rule packs for framework '{framework}' and domain '{domain}' "
+                                    f"(frameworks with packs: {', '.join(self._packs.frameworks) or 'none'})")
+            self._evaluators[key] = Evaluator(*self._packs.load(key))
         return self._evaluators[key]
 
     def check(self, path: str | Path) -> Report:
@@ -60,7 +90,7 @@ class Session:
         validate_proposal(document)
         proposal = build_proposal(document)
         framework = self.framework or proposal.framework
-        if not any(p.framework == framework and p.applies_to(proposal.domain) for p in self.packs):
+        if (framework, proposal.domain) not in self._packs.books:
             raise InputError(self._no_packs(proposal, framework))
         evaluation = self.evaluator(framework, proposal.domain).evaluate(proposal)
         return build_report(evaluation, self.policy)
@@ -69,10 +99,19 @@ class Session:
         """Which proposal has no rulebook, pointing at the field that chose the framework."""
         chosen_by = "--framework" if self.framework else "metadata.framework"
         _, where = proposal.source_map.locate(("metadata", "framework"))
-        known = ", ".join(sorted({p.framework for p in self.packs})) or "none"
+        known = ", ".join(self._packs.frameworks) or "none"
         return Problem(proposal.path, where.line, where.column,
                        f"no rule packs for framework '{framework}' (from {chosen_by}) and domain "
                        f"'{proposal.domain}'; the loaded packs cover: {known}", "metadata.framework")
 
     def check_all(self, paths: Iterable[str | Path]) -> list[Report]:
+        """Evaluate several proposal files in order (the first bad one raises)."""
         return [self.check(path) for path in paths]
+
+
+def compiled(book: Rulebook) -> CompiledRulebook:
+    """``compile_rulebook``, with a rule the engine cannot hold reported at its line."""
+    try:
+        return compile_rulebook(book)
+    except CompileError as exc:
+        raise RuleFileError(Problem(exc.rule.file, exc.rule.line, 1, f"{exc.rule.id}: {exc.message}")) from None

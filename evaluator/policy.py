@@ -11,8 +11,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-
 from evaluator.errors import EvaluatorError, Problem, RuleFileError
 from evaluator.loader import Document, dotted, load_file
 from evaluator.rulebook import PILLARS, SEVERITIES
@@ -108,6 +106,8 @@ def load_policy(path: Path | None = None) -> DecisionPolicy:
 
 
 def _check(document: Document) -> None:
+    import jsonschema  # only when the policy is read from source (cache.py)
+
     validator = jsonschema.Draft202012Validator(POLICY_SCHEMA)
     problems = []
     for error in validator.iter_errors(document.data):

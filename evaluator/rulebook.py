@@ -18,15 +18,16 @@ from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
-
-import jsonschema
+from typing import TYPE_CHECKING, Any
 
 from evaluator import conditions as c
 from evaluator.errors import EvaluatorError, Problem, RuleFileError
 from evaluator.loader import Document, PathKey, Position, dotted, load_file
 from evaluator.regex import compile_pattern
 from evaluator.validate import proposal_schema
+
+if TYPE_CHECKING:
+    import jsonschema
 
 PILLARS = ("eligibility", "safety", "oversight", "freedom")
 SEVERITIES = ("blocker", "major", "minor", "info")
@@ -214,6 +215,8 @@ def load_packs(dirs: Iterable[Path]) -> list[RulePack]:
 @cache
 def bundled_validator(name: str) -> jsonschema.Draft202012Validator:
     """A validator for one of the JSON Schemas shipped in ``evaluator.schema``."""
+    import jsonschema  # 85 ms: only when packs are read from source (cache.py)
+
     text = resources.files("evaluator.schema").joinpath(name).read_text("utf-8")
     return jsonschema.Draft202012Validator(json.loads(text))
 

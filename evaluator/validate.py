@@ -1,4 +1,12 @@
-"""Stage 2: check a proposal against the descriptor JSON Schema, reporting every error at once."""
+"""Stage 2: check a proposal against the descriptor JSON Schema, reporting every error at once.
+
+Two libraries share the work. ``jsonschema_rs`` (Rust, about 10 µs a proposal) answers "is it
+valid?"; only when it says no does ``jsonschema`` (pure Python, about 1.6 ms, 85 ms to import)
+run to name every error with the words and positions users see. ``jsonschema`` has the last
+word: where the two disagree (jsonschema_rs is stricter about a few corners, e.g. ``$`` before
+a trailing newline), a proposal it finds no error in passes. tests/test_validate.py holds the
+two to the same verdicts on the examples, the hostile corpus and generated proposals.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +15,14 @@ import json
 import re
 from functools import cache
 from importlib import resources
-from typing import Any
-
-import jsonschema
-from jsonschema.exceptions import ValidationError
+from typing import TYPE_CHECKING, Any
 
 from evaluator.errors import InputError, Problem
 from evaluator.loader import Document, PathKey, dotted
+
+if TYPE_CHECKING:
+    import jsonschema
+    from jsonschema.exceptions import ValidationError
 
 SCHEMA_RESOURCE = "proposal-v1.schema.json"
 
@@ -32,14 +41,38 @@ def proposal_schema() -> dict[str, Any]:
 
 @cache
 def _validator() -> jsonschema.Draft202012Validator:
+    import jsonschema
+
     return jsonschema.Draft202012Validator(
         proposal_schema(), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
     )
 
 
+@cache
+def _fast_validator() -> Any:
+    import jsonschema_rs
+
+    return jsonschema_rs.validator_for(proposal_schema(), validate_formats=True)
+
+
+def quickly_valid(data: Any) -> bool:
+    """jsonschema_rs's verdict; False also when it cannot take the value (e.g. a huge integer)."""
+    try:
+        return bool(_fast_validator().is_valid(data))
+    except Exception:  # noqa: BLE001 -- any doubt goes to the full check
+        return False
+
+
+def schema_errors(data: Any) -> list[ValidationError]:
+    """Every error ``jsonschema`` finds (the authoritative check)."""
+    return list(_validator().iter_errors(data))
+
+
 def validate_proposal(document: Document) -> None:
     """Raise ``InputError`` listing every schema violation with file, line, column and field."""
-    found = {p for error in _validator().iter_errors(document.data) for p in _problems(document, error)}
+    if quickly_valid(document.data):
+        return
+    found = {p for error in schema_errors(document.data) for p in _problems(document, error)}
     if found:
         raise InputError(sorted(found, key=lambda p: (p.line, p.column, p.field, p.message)))
 

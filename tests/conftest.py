@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,6 +15,9 @@ ROOT = TESTS.parent
 MINI = TESTS / "fixtures" / "packs" / "mini"
 EXAMPLES = ROOT / "examples"
 sys.path.insert(0, str(TESTS))
+# The rule-pack cache (evaluator/cache.py) of a test run lives and dies with the run, never in ~.
+_CACHE = tempfile.TemporaryDirectory(prefix="sandbox-test-cache-")
+os.environ["SANDBOX_CACHE_DIR"] = _CACHE.name
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

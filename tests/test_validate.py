@@ -1,12 +1,16 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
+from typing import Any
 
 import pytest
 
-from evaluator.errors import InputError
-from evaluator.loader import load_bytes
-from evaluator.validate import schema_text, validate_proposal
+from evaluator.errors import EvaluatorError, InputError
+from evaluator.loader import load_bytes, load_file
+from evaluator.validate import quickly_valid, schema_errors, schema_text, validate_proposal
+
+from conftest import EXAMPLES
 
 BROKEN = b"""\
 descriptor_version: 1
@@ -162,3 +166,40 @@ def test_bounds_emptiness_and_repeats_are_said_in_plain_words() -> None:
         "p.yaml:4:49: [scope.territory.regions] must not list the same value twice",
         "p.yaml:5:58: [technology.unmanned_aircraft.risk_assessment.sail] 9 (a number) is above the maximum of 6",
     ]
+
+
+def _loadable(paths: list[Path]) -> list[tuple[str, Any]]:
+    out = []
+    for path in paths:
+        try:
+            out.append((path.name, load_file(path).data))
+        except EvaluatorError:
+            continue
+    return out
+
+
+def test_the_fast_gate_agrees_with_jsonschema_on_every_known_document() -> None:
+    # validate.py: jsonschema_rs answers "valid?" and only a "no" runs jsonschema; where
+    # jsonschema_rs said "valid" but jsonschema would not, an invalid proposal would pass.
+    from generate import proposal
+
+    tests = Path(__file__).parent
+    files = [*EXAMPLES.glob("*.yaml"), *(tests / "hostile").glob("*.yaml"), *(tests / "fixtures").rglob("*.yaml")]
+    documents = [*_loadable(sorted(files)), *((f"generated-{seed}", proposal(seed)) for seed in range(300))]
+    disagree = [name for name, data in documents if quickly_valid(data) != (not schema_errors(data))]
+    assert (len(documents) > 340, disagree) == (True, [])
+
+
+@pytest.mark.parametrize(("section", "field", "value", "fast", "full"), [
+    ("metadata", "submitted", "2026-03-02", True, True),
+    ("metadata", "submitted", "2026-02-30", False, False),
+    ("metadata", "submitted", "\u0662\u0660\u0662\u0666-\u0660\u0661-\u0660\u0661", False, False),  # Arabic digits
+    ("metadata", "id", "robotaxi\n", False, True),  # Python's '$' matches before a final newline
+    ("scope", "duration_months", 10**30, False, False),  # past 64 bits
+    ("scope", "duration_months", 36.0, False, False),
+])
+def test_the_fast_gate_errs_only_towards_the_full_check(section: str, field: str, value: Any, fast: bool,
+                                                        full: bool) -> None:
+    data = load_file(EXAMPLES / "robotaxi-pilot.yaml").data
+    data[section][field] = value
+    assert (quickly_valid(data), not schema_errors(data)) == (fast, full)
