@@ -42,9 +42,13 @@ def cache_dir() -> Path | None:
 
 
 def fingerprint(kind: str, inputs: Iterable[Path]) -> str:
-    """SHA-256 over ``kind``, the evaluator's own sources and schemas, and each input file."""
+    """SHA-256 over ``kind``, the evaluator's own files (by size and modification time: they
+    change by installing or editing), and the bytes of each input file."""
     digest = hashlib.sha256(f"{kind}\0{FORMAT}\0{sys.version}\0{evaluator.__version__}\0".encode())
-    for path in [*_own_sources(), *inputs]:
+    for own in _own_sources():
+        info = own.stat()
+        digest.update(f"{own}\0{info.st_size}\0{info.st_mtime_ns}\0".encode("utf-8", "surrogateescape"))
+    for path in inputs:
         digest.update(str(path).encode("utf-8", "surrogateescape") + b"\0")
         digest.update(path.read_bytes())
     return digest.hexdigest()

@@ -25,6 +25,7 @@ from evaluator.rulebook import (
     assemble_all,
     default_rules_dir,
     discover,
+    for_evaluation,
     load_packs,
 )
 from evaluator.validate import validate_proposal
@@ -45,8 +46,9 @@ class CheckedPacks:
     def build(cls, dirs: tuple[Path, ...]) -> CheckedPacks:
         """Read, check, assemble and compile every rulebook (raises on the first bad pack)."""
         packs = load_packs(dirs)
+        slim = {key: for_evaluation(book) for key, book in assemble_all(packs).items()}
         books = {key: pickle.dumps((book, compiled(book)), protocol=pickle.HIGHEST_PROTOCOL)
-                 for key, book in assemble_all(packs).items()}
+                 for key, book in slim.items()}
         return cls(tuple(sorted({p.framework for p in packs})), books)
 
     def load(self, key: tuple[str, str]) -> tuple[Rulebook, CompiledRulebook]:
