@@ -8,8 +8,13 @@ disjunctive normal form, one durable rule per term, so the compiler knows exactl
 alpha branches a ruleset holds and can shard below the engine's limits (64 simultaneously
 true conditions, 512 distinct conditions under one node) by construction.
 
-Every pattern starts with the discriminator ``kind: proposal``, so no pattern can match the
-engine's session-state document (which otherwise re-fires rules forever).
+The engine's cost grows with the rules each fact meets and the rules that fire, so a
+proposal meets one polarity per condition first (the screen, see ``Stratum``) and the other
+only where a value it reads is missing (the judges). A well-prepared proposal fires little
+more than its failures and its not-applicable rules.
+
+Every pattern starts with a discriminator (``kind: proposal``, ``item`` or ``judge``), so no
+pattern can match the engine's session-state document (which otherwise re-fires rules forever).
 
 Quantifiers (every/some/none over a list) run in a first pass: each list item is asserted as
 its own fact (``kind: item``, ``q: <quantifier id>``, ``i: <index>``, the item under ``it``:
@@ -25,7 +30,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from itertools import product
-from typing import Any
+from typing import Any, NamedTuple
 
 from evaluator import conditions as c
 from evaluator.regex import compile_pattern
@@ -38,6 +43,7 @@ SET_SUFFIX = "__set"
 DERIVED_ROOT = "derived"
 QUANTIFIER_ROOT = "__q"
 ITEM_DISCRIMINATOR = {"kind": "item"}
+JUDGE_DISCRIMINATOR = {"kind": "judge"}  # a judge fact is {"kind": "judge", "j": <rule id>, ...}
 ITEM_ROOT = "it"  # an item is asserted as {"kind": "item", "q": ..., "i": ..., "it": <item>}
 #: Alpha branches per ruleset. Below the engine's 64 simultaneously-true limit, which a node
 #: can only reach with that many distinct child conditions; one branch per DNF term.
@@ -60,9 +66,10 @@ class CompileError(Exception):
         self.rule, self.message = rule, message
 
 
-@dataclass(frozen=True)
-class Target:
-    """What a fired durable rule means: ``rule_id``'s ``role`` condition has ``truth``."""
+class Target(NamedTuple):
+    """What a fired durable rule means: ``rule_id``'s ``role`` condition has ``truth``.
+
+    A named tuple, not a dataclass: evaluation hashes thousands of these per proposal."""
 
     rule_id: str
     role: str  # "when" (derive), "applies" or "check" (require)
@@ -92,12 +99,42 @@ class Quantifier:
 
 @dataclass
 class Stratum:
-    """Shards that run together on the same fact; derive strata precede the require stratum."""
+    """Shards that run together on the same fact; derive strata precede the require stratum.
+
+    ``shards`` screen every proposal with one polarity of each condition: F for require
+    rules (a well-prepared proposal fires almost nothing), T for derive rules (they must fire
+    to set facts). When every field a condition reads is present, the engine decides it and
+    "did not fire" means the other polarity. Only for a condition that reads a missing field
+    (listed in ``uncertain``) does the evaluator also fire the ``judges`` holding its other
+    polarity, to tell "true" or "false" from "unknown". Item strata keep both polarities in
+    ``shards`` and have no judges.
+
+    A judge shard discriminates on the rule (``j``), like the item shards on the quantifier:
+    every doubtful rule of a shard becomes one small fact, and all of them go to the engine in
+    one session.
+    """
 
     level: int
-    kind: str  # "derive" or "require"
+    kind: str  # "derive", "require" or "items"
     rule_ids: list[str] = field(default_factory=list)
     shards: list[Shard] = field(default_factory=list)
+    judges: list[Shard] = field(default_factory=list)
+    #: (rule id, role) -> engine paths whose absence can leave that condition unknown
+    uncertain: dict[tuple[str, str], tuple[tuple[str, ...], ...]] = field(default_factory=dict)
+    #: rule id -> index into ``judges`` of the shard holding its other polarity
+    judged_in: dict[str, int] = field(default_factory=dict)
+    #: rule id -> engine paths its conditions read (what its judge fact carries)
+    reads: dict[str, frozenset[tuple[str, ...]]] = field(default_factory=dict)
+
+    @property
+    def screens(self) -> bool:
+        """Whether ``shards`` hold one polarity only (derive: True, require: False)."""
+        return self.kind != "items"
+
+    @property
+    def screened_truth(self) -> bool:
+        """The polarity ``shards`` hold for each condition."""
+        return self.kind == "derive"
 
 
 @dataclass
@@ -118,7 +155,8 @@ class CompiledRulebook:
 
     def definitions(self) -> dict[str, dict[str, dict[str, Any]]]:
         """All rulesets as durable JSON (stable order): what the golden tests compare."""
-        return {shard.name: shard.rules for stratum in [self.items, *self.strata] for shard in stratum.shards}
+        return {shard.name: shard.rules for stratum in [self.items, *self.strata]
+                for shard in [*stratum.shards, *stratum.judges]}
 
 
 def compile_rulebook(rulebook: Rulebook, prefix: str = "sbx") -> CompiledRulebook:
@@ -170,33 +208,79 @@ def _collect_quantifiers(rule_id: str, condition: c.Condition, out: dict[str, Qu
 
 def _place(stratum: Stratum, rule_id: str, groups: list[tuple[str, c.Condition]], prefix: str,
            rule: DeriveRule | RequireRule, item: bool = False) -> None:
-    discriminator = [dict(ITEM_DISCRIMINATOR), {"q": rule_id}] if item else [dict(DISCRIMINATOR)]
-    compiled: list[tuple[str, Target, Term]] = []
+    compiled: dict[bool, list[tuple[str, Target, Term]]] = {True: [], False: []}
     for role, condition in groups:
         for truth in (True, False):
             terms = truth_terms(condition, truth, rule)
             for index, term in enumerate(terms):
                 name = f"{rule_id}|{role}|{'T' if truth else 'F'}|{index}"
-                compiled.append((name, Target(rule_id, role, truth), term))
-    cost = sum(_term_cost(term) for _, _, term in compiled)
+                compiled[truth].append((name, Target(rule_id, role, truth), term))
+    cost = sum(_term_cost(term) for terms in compiled.values() for _, _, term in terms)
     if cost > MAX_TERMS_PER_RULE:
         raise CompileError(rule, f"its conditions expand to {cost} engine branches; the limit is "
                            f"{MAX_TERMS_PER_RULE}. Split the rule or simplify any/in lists.")
     paths = set() if item else {p for _, condition in groups for p in _projection(rule_id, condition)}
-    if (not stratum.shards or stratum.shards[-1].cost + cost > SHARD_BUDGET
-            or property_bound(stratum.shards[-1].paths | paths) > MAX_PROPERTIES):
-        index = len(stratum.shards)
-        catch = ITEM_DISCRIMINATOR if item else DISCRIMINATOR
-        level = "" if item else str(stratum.level)
-        stratum.shards.append(Shard(f"{prefix}_{stratum.kind}{level}_{index}",
-                                    {CATCH_ALL: {"all": [{"m": dict(catch)}], "pri": 65535}}))
-    shard = stratum.shards[-1]
     stratum.rule_ids.append(rule_id)
+    if not stratum.screens:
+        _add(stratum.shards, "", stratum, [*compiled[True], *compiled[False]], paths, prefix, item)
+        return
+    screened = stratum.screened_truth
+    _add(stratum.shards, "", stratum, compiled[screened], paths, prefix, item)
+    stratum.judged_in[rule_id] = _add(stratum.judges, "judge_", stratum, compiled[not screened], paths,
+                                      prefix, item, judge=True)
+    stratum.reads[rule_id] = frozenset(paths)
+    for role, condition in groups:
+        stratum.uncertain[(rule_id, role)] = tuple(sorted(uncertain_paths(rule_id, condition)))
+
+
+def _add(shards: list[Shard], kind: str, stratum: Stratum, compiled: list[tuple[str, Target, Term]],
+         paths: set[tuple[str, ...]], prefix: str, item: bool, judge: bool = False) -> int:
+    """Put one rule's terms in the last shard of ``shards``, opening a new one when it is full."""
+    cost = sum(_term_cost(term) for _, _, term in compiled)
+    # A judge fact carries one rule's paths, so only the rule count bounds a judge shard.
+    if (not shards or shards[-1].cost + cost > SHARD_BUDGET
+            or (not judge and property_bound(shards[-1].paths | paths) > MAX_PROPERTIES)):
+        catch = ITEM_DISCRIMINATOR if item else JUDGE_DISCRIMINATOR if judge else DISCRIMINATOR
+        level = "" if item else str(stratum.level)
+        shards.append(Shard(f"{prefix}_{stratum.kind}{level}_{kind}{len(shards)}",
+                            {CATCH_ALL: {"all": [{"m": dict(catch)}], "pri": 65535}}))
+    shard = shards[-1]
     for name, target, term in compiled:
+        discriminator = ([dict(ITEM_DISCRIMINATOR), {"q": target.rule_id}] if item else
+                         [dict(JUDGE_DISCRIMINATOR), {"j": target.rule_id}] if judge else [dict(DISCRIMINATOR)])
         shard.rules[name] = _durable_rule(term, discriminator)
         shard.targets[name] = target
     shard.cost += cost
     shard.paths |= paths
+    return len(shards) - 1
+
+
+def uncertain_paths(rule_id: str, condition: c.Condition) -> set[tuple[str, ...]]:
+    """Engine paths whose absence can leave ``condition`` neither true nor false.
+
+    Presence tests are always decided; every other test is unknown exactly when the value it
+    reads is missing: a field, a list length, a ``matches`` marker, a derived fact or a
+    quantifier's verdict (the rule loader has already checked that values have the field's type).
+    """
+    if isinstance(condition, c.Not):
+        return uncertain_paths(rule_id, condition.part)
+    if isinstance(condition, (c.AllOf, c.AnyOf)):
+        return {p for part in condition.parts for p in uncertain_paths(rule_id, part)}
+    if isinstance(condition, c.Quantified):
+        return {(QUANTIFIER_ROOT, quantifier_id(rule_id, condition))}
+    if condition.op in ("present", "absent"):
+        return set()
+    path = tuple(subject_path(condition.subject).split("."))
+    if condition.op == "matches":
+        path = (*path[:-1], path[-1] + match_marker(str(condition.value)))
+    elif condition.op in ("min_items", "max_items", "contains"):
+        path = (*path[:-1], path[-1] + LENGTH_SUFFIX)
+    elif condition.container:
+        path = (*path[:-1], path[-1] + SET_SUFFIX)
+    found = {path}
+    if condition.other is not None:
+        found.add(tuple(condition.other))
+    return found
 
 
 def property_bound(paths: set[tuple[str, ...]]) -> int:
@@ -330,11 +414,27 @@ def match_sites(condition: c.Condition) -> set[tuple[tuple[str, ...], str]]:
 
 
 def _projection(rule_id: str, condition: c.Condition) -> set[tuple[str, ...]]:
-    """Paths a condition needs in the asserted fact, including its quantifier verdicts."""
-    quantifiers: dict[str, Quantifier] = {}
-    _collect_quantifiers(rule_id, condition, quantifiers)
-    paths = {tuple(p) for p in c.fields_read(condition)}
-    paths |= {(*path[:-1], path[-1] + match_marker(pattern)) for path, pattern in match_sites(condition)}
-    paths |= {(DERIVED_ROOT, name) for name in c.facts_read(condition)}
-    paths |= {(QUANTIFIER_ROOT, qid) for qid in quantifiers}
-    return paths
+    """Engine paths a condition reads in the asserted fact.
+
+    Only what the compiled tests look at: a list's length marker, not the list, for
+    ``min_items``; a section's presence marker for ``present``; the ``matches`` marker, not the
+    text. Copying lists of objects for a length test made facts five times larger, and the
+    engine parses every byte of every fact.
+    """
+    if isinstance(condition, c.Not):
+        return _projection(rule_id, condition.part)
+    if isinstance(condition, (c.AllOf, c.AnyOf)):
+        return {p for part in condition.parts for p in _projection(rule_id, part)}
+    if isinstance(condition, c.Quantified):
+        return {(QUANTIFIER_ROOT, quantifier_id(rule_id, condition))}
+    path = tuple(subject_path(condition.subject).split("."))
+    found: set[tuple[str, ...]] = set()
+    if condition.other is not None:
+        found.add(tuple(condition.other))
+    if condition.op == "matches":
+        return found | {(*path[:-1], path[-1] + match_marker(str(condition.value)))}
+    if condition.op in ("min_items", "max_items"):
+        return found | {(*path[:-1], path[-1] + LENGTH_SUFFIX)}
+    if condition.container:
+        return found | {(*path[:-1], path[-1] + SET_SUFFIX)}
+    return found | {path}  # contains reads the list and its length marker, which comes along

@@ -16,6 +16,7 @@ from evaluator.compile import (
     CompiledRulebook,
     CompileError,
     Quantifier,
+    Stratum,
     Target,
     compile_rulebook,
     match_marker,
@@ -73,8 +74,12 @@ class Evaluation:
 class Evaluator:
     """Compiles a rulebook once; evaluates any number of proposals without shared state."""
 
-    def __init__(self, rulebook: Rulebook, compiled: CompiledRulebook | None = None) -> None:
+    def __init__(self, rulebook: Rulebook, compiled: CompiledRulebook | None = None,
+                 exhaustive: bool = False) -> None:
+        """``exhaustive`` fires every judge shard and checks that each screened verdict agrees
+        with it: slower, for tests of the compiler (see ``Stratum``)."""
         self.rulebook = rulebook
+        self.exhaustive = exhaustive
         if compiled is None:
             try:
                 compiled = compile_rulebook(rulebook)
@@ -83,6 +88,7 @@ class Evaluator:
                                             f"{exc.rule.id}: {exc.message}")) from None
         self.compiled: CompiledRulebook = compiled
         self._adapter = DurableAdapter(self.compiled)
+        self._screening = {stratum.level: _screening(stratum) for stratum in self.compiled.strata}
         self._derive = {rule.id: rule for rule in rulebook.derive}
         self._require = {rule.id: rule for rule in rulebook.require}
         # A fact is final after the last stratum that holds one of its setters.
@@ -104,17 +110,44 @@ class Evaluator:
         trace: list[TraceStep] = []
         results: list[RuleResult] = []
         for index, stratum in enumerate(self.compiled.strata):
-            hits = self._adapter.fire(stratum.shards, document)
+            verdicts = self._verdicts(stratum, document)
             if stratum.kind == "derive":
-                self._apply_derivations(index, stratum.rule_ids, hits, facts, pending, trace)
+                self._apply_derivations(index, stratum.rule_ids, verdicts, facts, pending, trace)
                 self._finalise_facts(index, facts)
                 derived.clear()
                 derived.update({n: f.value for n, f in facts.items() if f.origin != "unknown"})
             else:
-                results.extend(self._outcome(index, rule_id, hits, trace) for rule_id in stratum.rule_ids)
+                results.extend(self._outcome(index, rule_id, verdicts, trace) for rule_id in stratum.rule_ids)
         final = {n: f if f.origin != "unknown" else FactValue(n, None, "unknown", f.rule_id)
                  for n, f in sorted(facts.items())}
         return Evaluation(proposal, self.rulebook, tuple(results), final, tuple(trace))
+
+    def _verdicts(self, stratum: Stratum, document: dict[str, Any]) -> dict[tuple[str, str], Truth]:
+        """Every condition of a stratum: true, false or unknown (see ``Stratum`` for the method)."""
+        hits = self._adapter.fire(stratum.shards, document)
+        paths, conditions = self._screening[stratum.level]
+        missing = {path for path in paths if not _present(document, path)}
+        doubtful = {key for key, reads, _, _ in conditions if not missing.isdisjoint(reads)} if missing else set()
+        judged = set(stratum.judged_in) if self.exhaustive else {rule_id for rule_id, _ in doubtful}
+        if judged:
+            hits |= self._adapter.fire_judges(stratum, sorted(judged), document)
+        screened, other = _name(stratum.screened_truth), _name(not stratum.screened_truth)
+        out: dict[tuple[str, str], Truth] = {}
+        for key, _, screen_target, judge_target in conditions:
+            on_screen = screen_target in hits
+            on_judge = judge_target in hits
+            if on_screen and on_judge:
+                raise EngineError(f"rule {key[0]}: its {key[1]} condition came out both true and false")
+            if key not in doubtful and key[0] in judged and on_screen == on_judge:
+                raise EngineError(f"rule {key[0]}: its {key[1]} condition reads only present values "
+                                  "but the engine found it neither true nor false")
+            if on_screen:
+                out[key] = screened
+            elif key not in doubtful or on_judge:
+                out[key] = other
+            else:
+                out[key] = "unknown"
+        return out
 
     def _quantifier_verdicts(self, document: dict[str, Any]) -> dict[str, str]:
         """Fold the engine's per-item verdicts: "T"/"F" per quantifier, absent when unknown."""
@@ -145,12 +178,12 @@ class Evaluator:
                                      dotted(exc.path))) from None
         return document
 
-    def _apply_derivations(self, stratum: int, rule_ids: list[str], hits: set[Target],
+    def _apply_derivations(self, stratum: int, rule_ids: list[str], verdicts: dict[tuple[str, str], Truth],
                            facts: dict[str, FactValue], pending: dict[str, list[Any]],
                            trace: list[TraceStep]) -> None:
         for rule_id in rule_ids:
             rule = self._derive[rule_id]
-            truth = _truth(hits, rule_id, "when")
+            truth = verdicts[(rule_id, "when")]
             newly: list[tuple[str, Any]] = []
             for name, value in rule.sets:
                 if self._settle(facts, pending, name, value, truth, rule_id):
@@ -184,10 +217,11 @@ class Evaluator:
             if self._final_after[name] <= stratum and name not in facts:
                 facts[name] = FactValue(name, fact.default, "default", None)
 
-    def _outcome(self, stratum: int, rule_id: str, hits: set[Target], trace: list[TraceStep]) -> RuleResult:
+    def _outcome(self, stratum: int, rule_id: str, verdicts: dict[tuple[str, str], Truth],
+                 trace: list[TraceStep]) -> RuleResult:
         rule = self._require[rule_id]
-        applies: Truth = "true" if rule.applies_when is None else _truth(hits, rule_id, "applies")
-        check = _truth(hits, rule_id, "check")
+        applies: Truth = "true" if rule.applies_when is None else verdicts[(rule_id, "applies")]
+        check = verdicts[(rule_id, "check")]
         outcome: Outcome
         if applies == "false":
             outcome = "not_applicable"
@@ -218,12 +252,30 @@ def _fold(quantifier: Quantifier, truths: list[Truth]) -> Truth:
     return {"true": "false", "false": "true", "unknown": "unknown"}[some]  # type: ignore[return-value]
 
 
-def _truth(hits: set[Target], rule_id: str, role: str) -> Truth:
-    true = Target(rule_id, role, True) in hits
-    false = Target(rule_id, role, False) in hits
-    if true and false:
-        raise EngineError(f"rule {rule_id}: its {role} condition came out both true and false")
-    return "true" if true else "false" if false else "unknown"
+Screening = tuple[
+    list[tuple[str, ...]],  # every path whose absence makes some condition of the stratum doubtful
+    list[tuple[tuple[str, str], frozenset[tuple[str, ...]], Target, Target]],  # per condition
+]
+
+
+def _screening(stratum: Stratum) -> Screening:
+    """What ``Evaluator._verdicts`` needs for a stratum, worked out once."""
+    paths = sorted({path for reads in stratum.uncertain.values() for path in reads})
+    screened = stratum.screened_truth
+    conditions = [(key, frozenset(reads), Target(key[0], key[1], screened), Target(key[0], key[1], not screened))
+                  for key, reads in stratum.uncertain.items()]
+    return paths, conditions
+
+
+def _name(truth: bool) -> Truth:
+    return "true" if truth else "false"
+
+
+def _present(document: dict[str, Any], path: tuple[str, ...]) -> bool:
+    node: Any = document
+    for part in path:
+        node = node.get(part) if isinstance(node, dict) else None
+    return node is not None
 
 
 __all__ = ["OUTCOMES", "DeriveRule", "Evaluation", "Evaluator", "FactValue", "RuleResult", "TraceStep"]

@@ -111,5 +111,6 @@ def _totals(report: dict[str, Any]) -> Iterator[Line]:
     for f in report["findings"]:
         counts[f["outcome"]] += 1
     yield []
-    yield [(f"Rule outcomes: {counts['pass']} pass, {counts['fail']} fail, "
-            f"{counts['indeterminate']} indeterminate, {counts['not_applicable']} not applicable", None)]
+    totals = (f"Rule outcomes: {counts['pass']} pass, {counts['fail']} fail, "
+              f"{counts['indeterminate']} indeterminate, {counts['not_applicable']} not applicable")
+    yield [(totals, None)]

@@ -67,16 +67,18 @@ def test_every_ruleset_has_the_catch_all_rule(mini_evaluator: Evaluator) -> None
     definitions = mini_evaluator.compiled.definitions()
     assert definitions
     for name, rules in definitions.items():
-        kind = "item" if name.startswith("sbx_items") else "proposal"
+        kind = "item" if name.startswith("sbx_items") else "judge" if "_judge_" in name else "proposal"
         assert rules[CATCH_ALL] == {"all": [{"m": {"kind": kind}}], "pri": 65535}
 
 
 def test_every_pattern_starts_with_the_discriminator(mini_evaluator: Evaluator) -> None:
     for where, _alias, body in walk_patterns(mini_evaluator.compiled.definitions()):
         first = body["$and"][0] if "$and" in body else body
-        assert first in ({"kind": "proposal"}, {"kind": "item"}), where
+        assert first in ({"kind": "proposal"}, {"kind": "item"}, {"kind": "judge"}), where
         if first == {"kind": "item"} and "~" not in where:
             assert body["$and"][1] == {"q": where.split("/")[1].split("|")[0]}, where
+        if first == {"kind": "judge"} and "~" not in where:
+            assert body["$and"][1] == {"j": where.split("/")[1].split("|")[0]}, where
 
 
 def test_no_pattern_joins_on_id_and_only_negations_have_two_patterns(mini_evaluator: Evaluator) -> None:
@@ -138,9 +140,10 @@ def test_many_simultaneously_true_rules_are_sharded(tmp_path: Path) -> None:
         'pack: {id: big, title: B, version: "1.0.0", framework: ru-elr, effective: "2026-01-01"}\n'
         f"require:\n{rules}\n", encoding="utf-8")
     evaluator = Evaluator(assemble(load_packs([tmp_path]), "ru-elr", "medical_ai"))
-    shards = [s for stratum in evaluator.compiled.strata for s in stratum.shards]
-    assert len(shards) == 600 * 2 // SHARD_BUDGET
-    assert all(len(s.rules) - 1 <= SHARD_BUDGET for s in shards)
+    screens = [s for stratum in evaluator.compiled.strata for s in stratum.shards]
+    judges = [s for stratum in evaluator.compiled.strata for s in stratum.judges]
+    assert (len(screens), len(judges)) == (600 // SHARD_BUDGET, 600 // SHARD_BUDGET)
+    assert all(len(s.rules) - 1 <= SHARD_BUDGET for s in [*screens, *judges])
     text = MINIMAL_PROPOSAL.replace("domain: autonomous_vehicles", "domain: medical_ai")
     results = evaluator.evaluate(proposal_from(text)).results
     assert [r.outcome for r in results] == ["pass"] * 600
@@ -192,23 +195,28 @@ def test_property_limit_is_checked_before_asserting(mini_evaluator: Evaluator, m
     assert count_properties({"a": {"b": 1, "c": [1, 2]}, "d": 1}) == 4
     shard = mini_evaluator.compiled.strata[0].shards[0]
     big = {f"k{i}": i for i in range(MAX_PROPERTIES + 1)}
-    monkeypatch.setattr("evaluator.engine.project", lambda document, paths: dict(big))
+    monkeypatch.setattr("evaluator.engine.Projection.take", lambda self, document: dict(big))
     with pytest.raises(EngineError, match=f"would read {MAX_PROPERTIES + 2} properties"):  # + kind
         mini_evaluator._adapter.fire([shard], {})
 
 
 @pytest.mark.parametrize(("answer", "message"), [
-    ((2, 0), r"did not handle a fact in sbx_derive0_0 \(code 2\)"),
+    ((1, None), r"did not handle a fact in sbx_derive0_0 \(code 1\)"),
+    ((2, None), r"did not handle a fact in sbx_derive0_0 \(code 2\)"),
     (Exception("error code: 303"), r"failed on ruleset sbx_derive0_0: error code: 303"),
 ])
 def test_an_engine_refusal_is_an_engine_error(mini_evaluator: Evaluator, monkeypatch: Any, answer: Any,
                                               message: str) -> None:
     # §4/§7: an unhandled or already-observed fact fires nothing, and limits surface as bare
     # Exceptions with error codes; either must stop the evaluation, never read as "no rule fired".
+    from evaluator.engine import durable_core
+
+    real = durable_core.assert_facts
+
     def refuse(handle: int, facts: str) -> Any:
         if isinstance(answer, Exception):
             raise answer
-        return answer
+        return answer[0], real(handle, facts)[1]  # the engine's own session, with the code given
 
     monkeypatch.setattr("evaluator.engine.durable_core.assert_facts", refuse)
     shard = mini_evaluator.compiled.strata[0].shards[0]
@@ -310,3 +318,48 @@ def test_matching_stays_linear_on_long_hostile_text(tmp_path: Path) -> None:
             tmp_path, f"{{field: scope.territory.description, op: matches, value: {json.dumps(pattern)}}}")
         text = MINIMAL_PROPOSAL.replace("scope:\n", f"scope:\n  territory: {{description: {value}}}\n")
         assert evaluator.evaluate(proposal_from(text)).results[0].outcome == "fail"
+
+
+def _pairs() -> list[tuple[str, str]]:
+    from evaluator.rulebook import domains
+
+    return [(framework, domain) for framework in ("ru-elr", "eu-ai-act") for domain in domains()]
+
+
+@pytest.mark.parametrize(("framework", "domain"), _pairs())
+def test_screened_verdicts_agree_with_both_polarities(framework: str, domain: str) -> None:
+    # compile.Stratum: the screen holds one polarity per condition and "did not fire" is read as
+    # the other one unless the condition reads a missing value. Exhaustive mode fires every
+    # judge too and raises where the two disagree; the outcomes must not change.
+    from evaluator.pipeline import Session
+    from evaluator.validate import quickly_valid
+
+    from generate import proposal
+
+    fast = Session().evaluator(framework, domain)
+    exhaustive = Evaluator(fast.rulebook, fast.compiled, exhaustive=True)
+    documents = [proposal(seed, framework, domain) for seed in range(40)]
+    checked = 0
+    for data in documents:
+        if not quickly_valid(data):
+            continue
+        subject = build_proposal(load_bytes(json.dumps(data).encode(), "generated.yaml"))
+        one, other = fast.evaluate(subject), exhaustive.evaluate(subject)
+        assert ([r.outcome for r in one.results], one.facts, one.trace) == (
+            [r.outcome for r in other.results], other.facts, other.trace)
+        checked += 1
+    assert checked >= 30
+
+
+def test_screened_verdicts_agree_with_both_polarities_on_the_examples() -> None:
+    from evaluator.pipeline import Session
+
+    from conftest import EXAMPLES
+
+    session = Session()
+    for path in sorted(EXAMPLES.glob("*.yaml")):
+        subject = build_proposal(load_bytes(path.read_bytes(), path.name))
+        fast = session.evaluator(subject.framework, subject.domain)
+        one = fast.evaluate(subject)
+        other = Evaluator(fast.rulebook, fast.compiled, exhaustive=True).evaluate(subject)
+        assert ([r.outcome for r in one.results], one.trace) == ([r.outcome for r in other.results], other.trace)
