@@ -29,6 +29,7 @@ from evaluator.regex import full_match
 from evaluator.rulebook import DeriveRule, RequireRule, Rulebook
 
 Truth = Literal["true", "false", "unknown"]
+_BLOCKED = object()  # in a fact's pending values: equal to no value a later setter could give
 Outcome = Literal["pass", "fail", "not_applicable", "indeterminate"]
 OUTCOMES: tuple[Outcome, ...] = ("pass", "fail", "not_applicable", "indeterminate")
 
@@ -207,6 +208,9 @@ class Evaluator:
         if truth != "true":
             return False
         if any(other != value for other in pending.get(name, [])):
+            # The first true setter is blocked by an earlier unknown one: the fact stays
+            # unknown, and no later setter may decide it either.
+            pending[name].append(_BLOCKED)
             return False
         facts[name] = FactValue(name, value, "derived", rule_id)
         return True
