@@ -44,6 +44,9 @@ DERIVED_ROOT = "derived"
 QUANTIFIER_ROOT = "__q"
 ITEM_DISCRIMINATOR = {"kind": "item"}
 JUDGE_DISCRIMINATOR = {"kind": "judge"}  # a judge fact is {"kind": "judge", "j": <rule id>, ...}
+#: Item and judge sessions hold many facts: one marker fact meets their catch-all, so it fires
+#: once per session instead of once per fact (facts that match nothing are then legal).
+SESSION_MARKER = {"kind": "session"}
 ITEM_ROOT = "it"  # an item is asserted as {"kind": "item", "q": ..., "i": ..., "it": <item>}
 #: Alpha branches per ruleset. Below the engine's 64 simultaneously-true limit, which a node
 #: can only reach with that many distinct child conditions; one branch per DNF term.
@@ -240,7 +243,7 @@ def _add(shards: list[Shard], kind: str, stratum: Stratum, compiled: list[tuple[
     # A judge fact carries one rule's paths, so only the rule count bounds a judge shard.
     if (not shards or shards[-1].cost + cost > SHARD_BUDGET
             or (not judge and property_bound(shards[-1].paths | paths) > MAX_PROPERTIES)):
-        catch = ITEM_DISCRIMINATOR if item else JUDGE_DISCRIMINATOR if judge else DISCRIMINATOR
+        catch = SESSION_MARKER if item or judge else DISCRIMINATOR
         level = "" if item else str(stratum.level)
         shards.append(Shard(f"{prefix}_{stratum.kind}{level}_{kind}{len(shards)}",
                             {CATCH_ALL: {"all": [{"m": dict(catch)}], "pri": 65535}}))

@@ -31,6 +31,7 @@ from evaluator.compile import (
     ITEM_ROOT,
     LENGTH_SUFFIX,
     MAX_PROPERTIES,
+    SESSION_MARKER,
     SET_SUFFIX,
     CompiledRulebook,
     Quantifier,
@@ -45,7 +46,7 @@ _EXPONENT = re.compile(r'"(?:[^"\\]|\\.)*"|(?<![\w.])(-?\d+)(e[+-]?\d+)')
 _MAYBE_EXPONENT = re.compile(r"\de[+-]\d")
 #: How the engine answers an assert: 0 handled, 1 no rule matched, 2 an identical fact is already
 #: in the session (then nothing fires).
-_HANDLED = 0
+_HANDLED, _UNMATCHED = 0, 1
 
 
 def dumps(value: Any) -> str:
@@ -205,7 +206,8 @@ class DurableAdapter:
         hits: set[Target] = set()
         for index, facts in sorted(facts_by_shard.items()):
             shard = stratum.judges[index]
-            hits.update(shard.targets[name] for name, _ in self._session(shard, facts) if name in shard.targets)
+            fired = self._session(shard, facts, marked=True)
+            hits.update(shard.targets[name] for name, _ in fired if name in shard.targets)
         return hits
 
     def _judge_projection(self, stratum: Stratum, rule_id: str) -> Projection:
@@ -223,14 +225,18 @@ class DurableAdapter:
             # "i" first: the engine echoes each fact as sent, so the index is read without parsing it
             facts = [{"i": index, "kind": "item", "q": qid, ITEM_ROOT: item}
                      for qid in qids for index, item in enumerate(list_at(document, quantifiers[qid].path) or [])]
-            for name, index in self._session(shard, facts):
+            for name, index in self._session(shard, facts, marked=True):
                 if name in shard.targets:
                     target = shard.targets[name]
                     out.setdefault(target.rule_id, []).append((index, target))
         return out
 
-    def _session(self, shard: Shard, facts: list[dict[str, Any]]) -> list[tuple[str, int]]:
-        """Assert ``facts`` in one fresh session of ``shard``, delete it, return what fired."""
+    def _session(self, shard: Shard, facts: list[dict[str, Any]], marked: bool = False) -> list[tuple[str, int]]:
+        """Assert ``facts`` in one fresh session of ``shard``, delete it, return what fired.
+
+        ``marked``: the shard's catch-all meets a marker fact sent first (compile.SESSION_MARKER),
+        and facts that match no rule are expected (an item or a condition still unknown).
+        """
         if not facts:
             return []
         handle = self._register(shard)
@@ -241,6 +247,8 @@ class DurableAdapter:
                 raise EngineError(f"ruleset {shard.name} would read {size} properties from one fact; "
                                   f"the engine's limit is {MAX_PROPERTIES}")
             fact["sid"] = sid
+        if marked:
+            facts = [{**SESSION_MARKER, "sid": sid}, *facts]
         try:
             code, state = durable_core.assert_facts(handle, dumps(facts))
         except Exception as exc:  # noqa: BLE001 -- the engine raises bare Exceptions with error codes
@@ -251,7 +259,7 @@ class DurableAdapter:
             # The catch-all guarantees an action ran: deleting a session in which none ran
             # crashes the engine (SIGSEGV).
             durable_core.delete_state(handle, sid)
-        if code != _HANDLED:
+        if code != _HANDLED and not (marked and code == _UNMATCHED):
             raise EngineError(f"the rule engine did not handle a fact in {shard.name} (code {code})")
         return fired
 

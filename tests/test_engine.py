@@ -67,14 +67,14 @@ def test_every_ruleset_has_the_catch_all_rule(mini_evaluator: Evaluator) -> None
     definitions = mini_evaluator.compiled.definitions()
     assert definitions
     for name, rules in definitions.items():
-        kind = "item" if name.startswith("sbx_items") else "judge" if "_judge_" in name else "proposal"
+        kind = "session" if name.startswith("sbx_items") or "_judge_" in name else "proposal"
         assert rules[CATCH_ALL] == {"all": [{"m": {"kind": kind}}], "pri": 65535}
 
 
 def test_every_pattern_starts_with_the_discriminator(mini_evaluator: Evaluator) -> None:
     for where, _alias, body in walk_patterns(mini_evaluator.compiled.definitions()):
         first = body["$and"][0] if "$and" in body else body
-        assert first in ({"kind": "proposal"}, {"kind": "item"}, {"kind": "judge"}), where
+        assert first in ({"kind": "proposal"}, {"kind": "item"}, {"kind": "judge"}, {"kind": "session"}), where
         if first == {"kind": "item"} and "~" not in where:
             assert body["$and"][1] == {"q": where.split("/")[1].split("|")[0]}, where
         if first == {"kind": "judge"} and "~" not in where:
@@ -92,6 +92,8 @@ def test_no_pattern_joins_on_id_and_only_negations_have_two_patterns(mini_evalua
 
 def test_a_session_in_which_only_the_catch_all_fires_does_not_crash() -> None:
     # §8.1: delete_state segfaults when no action ran; run it in a child so a crash is seen.
+    # Proposal sessions meet their catch-all; item and judge sessions a marker fact (a list
+    # item or a doubtful condition that matches nothing must not leave a session without one).
     script = f"""
 import sys; sys.path.insert(0, {str(Path(__file__).parent)!r})
 from conftest import MINI
@@ -101,8 +103,11 @@ from evaluator.model import build_proposal
 from evaluator.rulebook import assemble, load_packs
 ev = Evaluator(assemble(load_packs([MINI]), "ru-elr", "autonomous_vehicles"))
 empty = b"descriptor_version: 1\\nmetadata: {{id: e, title: t, version: '1', framework: ru-elr, domain: autonomous_vehicles}}\\napplicant: {{name: A}}\\n"
+# hazards without mitigations: every item fact matches no item rule, only the session marker
+unknown_items = empty + b"safety: {{hazards: [{{id: H1, description: d, severity: minor, likelihood: rare}}]}}\\n"
 for _ in range(200):
     ev.evaluate(build_proposal(load_bytes(empty, "e.yaml")))
+    ev.evaluate(build_proposal(load_bytes(unknown_items, "u.yaml")))
 print("ok")
 """
     done = subprocess.run([sys.executable, "-c", script], check=False, capture_output=True, text=True,
