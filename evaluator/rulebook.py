@@ -15,7 +15,7 @@ import math
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from functools import cache
+from functools import cache, cached_property
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -96,11 +96,18 @@ class _Reads:
 
     def fields_read(self) -> list[tuple[str, ...]]:
         """Descriptor fields read by any of the rule's conditions, in order, without repeats."""
-        return list(dict.fromkeys(p for _, cond in self.conditions for p in c.fields_read(cond)))
+        return list(self._reads[0])
 
     def facts_read(self) -> list[str]:
         """Derived facts read by any of the rule's conditions, in order, without repeats."""
-        return list(dict.fromkeys(f for _, cond in self.conditions for f in c.facts_read(cond)))
+        return list(self._reads[1])
+
+    @cached_property
+    def _reads(self) -> tuple[tuple[tuple[str, ...], ...], tuple[str, ...]]:
+        # Worked out once per rule: every report lists them for every finding.
+        fields = dict.fromkeys(p for _, cond in self.conditions for p in c.fields_read(cond))
+        facts = dict.fromkeys(f for _, cond in self.conditions for f in c.facts_read(cond))
+        return tuple(fields), tuple(facts)
 
 
 @dataclass(frozen=True)
