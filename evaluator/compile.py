@@ -99,6 +99,14 @@ class Quantifier:
     op: str
     where: c.Condition
 
+    @property
+    def item_reads(self) -> frozenset[tuple[str, ...]] | None:
+        """Paths inside an item that ``where`` reads, or None when it needs the whole item."""
+        paths = _projection(self.qid, self.where)
+        if any(len(p) < 2 or p[0] != ITEM_ROOT for p in paths):
+            return None  # the item itself (a list of texts), or something outside it
+        return frozenset(p[1:] for p in paths)
+
 
 @dataclass
 class Stratum:

@@ -49,10 +49,14 @@ _MAYBE_EXPONENT = re.compile(r"\de[+-]\d")
 _HANDLED, _UNMATCHED = 0, 1
 
 
-def dumps(value: Any) -> str:
-    """JSON for the engine: ``1e-05`` becomes ``1.0e-05`` (it rejects a mantissa without '.')."""
+def dumps(value: Any, exponents: bool = True) -> str:
+    """JSON for the engine: ``1e-05`` becomes ``1.0e-05`` (it rejects a mantissa without '.').
+
+    ``exponents=False`` promises that no float in ``value`` prints with an exponent (normalise()
+    finds out), which skips scanning the text.
+    """
     text = json.dumps(value, ensure_ascii=False)
-    if _MAYBE_EXPONENT.search(text) is None:  # cheap screen: the rewrite walks every string
+    if not exponents or _MAYBE_EXPONENT.search(text) is None:  # the rewrite walks every string
         return text
     return _EXPONENT.sub(lambda m: m.group(0) if m.group(1) is None else f"{m.group(1)}.0{m.group(2)}", text)
 
@@ -65,31 +69,35 @@ class UnsafeValue(ValueError):
         self.path, self.reason = path, reason
 
 
-def normalise(data: Any, path: tuple[str | int, ...] = ()) -> Any:
+def normalise(data: Any, path: tuple[str | int, ...] = (), exponents: list[float] | None = None) -> Any:
     """Copy ``data`` for the engine: drop nulls, refuse unrepresentable numbers, add markers.
 
     Every list ``k`` gets ``k__len`` (its length) and every section or list gets ``k__set``,
-    so the engine can test list length and the presence of a section.
+    so the engine can test list length and the presence of a section. Floats that print with an
+    exponent are appended to ``exponents`` when it is given (see ``dumps``).
     """
     if isinstance(data, dict):
         out: dict[str, Any] = {}
         for key, value in data.items():
             if value is None:
                 continue
-            out[key] = normalise(value, (*path, key))
+            out[key] = normalise(value, (*path, key), exponents)
             if isinstance(value, list):
                 out[key + LENGTH_SUFFIX] = len(value)
             if isinstance(value, (list, dict)):
                 out[key + SET_SUFFIX] = True
         return out
     if isinstance(data, list):
-        return [normalise(item, (*path, index)) for index, item in enumerate(data) if item is not None]
+        return [normalise(item, (*path, index), exponents) for index, item in enumerate(data) if item is not None]
     if isinstance(data, bool) or data is None or isinstance(data, str):
         return data
     if isinstance(data, int) and not -INT64 <= data < INT64:
         raise UnsafeValue(path, "integer is too large (the limit is 2^63 - 1)")
-    if isinstance(data, float) and not math.isfinite(data):
-        raise UnsafeValue(path, "number must be finite (not .nan or .inf)")
+    if isinstance(data, float):
+        if not math.isfinite(data):
+            raise UnsafeValue(path, "number must be finite (not .nan or .inf)")
+        if exponents is not None and "e" in repr(data):
+            exponents.append(data)
     return data
 
 
@@ -147,6 +155,9 @@ def count_properties(fact: dict[str, Any]) -> int:
     return sum(1 + (count_properties(v) if isinstance(v, dict) else 0) for v in fact.values())
 
 
+_WHOLE = Projection(())  # the marker for "send the whole item"
+
+
 class DurableAdapter:
     """Registers a compiled rulebook once and fires it on facts, one fresh session at a time."""
 
@@ -156,6 +167,8 @@ class DurableAdapter:
         self.compiled = compiled
         self._handles: dict[str, int] = {}
         self._projections: dict[str, Projection] = {}
+        #: whether the facts of the proposal being evaluated hold a float printed with an exponent
+        self.exponents = True
         for stratum in [compiled.items, *compiled.strata]:
             for shard in stratum.shards:  # judges are registered when first needed
                 self._register(shard)
@@ -210,6 +223,17 @@ class DurableAdapter:
             hits.update(shard.targets[name] for name, _ in fired if name in shard.targets)
         return hits
 
+    def _item_part(self, quantifier: Quantifier, item: Any) -> Any:
+        """What of a list item its quantifier's ``where`` reads (an item can hold long texts)."""
+        if not isinstance(item, dict):
+            return item
+        key = f"item:{quantifier.qid}"
+        if key not in self._projections:
+            reads = quantifier.item_reads
+            self._projections[key] = Projection(reads) if reads is not None else _WHOLE
+        projection = self._projections[key]
+        return item if projection is _WHOLE else projection.take(item)
+
     def _judge_projection(self, stratum: Stratum, rule_id: str) -> Projection:
         key = f"{stratum.level}:{rule_id}"
         if key not in self._projections:
@@ -223,7 +247,7 @@ class DurableAdapter:
         for shard in stratum.shards:
             qids = list(dict.fromkeys(t.rule_id for t in shard.targets.values()))
             # "i" first: the engine echoes each fact as sent, so the index is read without parsing it
-            facts = [{"i": index, "kind": "item", "q": qid, ITEM_ROOT: item}
+            facts = [{"i": index, "kind": "item", "q": qid, ITEM_ROOT: self._item_part(quantifiers[qid], item)}
                      for qid in qids for index, item in enumerate(list_at(document, quantifiers[qid].path) or [])]
             for name, index in self._session(shard, facts, marked=True):
                 if name in shard.targets:
@@ -250,7 +274,7 @@ class DurableAdapter:
         if marked:
             facts = [{**SESSION_MARKER, "sid": sid}, *facts]
         try:
-            code, state = durable_core.assert_facts(handle, dumps(facts))
+            code, state = durable_core.assert_facts(handle, dumps(facts, self.exponents))
         except Exception as exc:  # noqa: BLE001 -- the engine raises bare Exceptions with error codes
             raise EngineError(f"the rule engine failed on ruleset {shard.name}: {exc}") from None
         try:

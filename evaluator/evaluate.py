@@ -90,6 +90,9 @@ class Evaluator:
         self.compiled: CompiledRulebook = compiled
         self._adapter = DurableAdapter(self.compiled)
         self._screening = {stratum.level: _screening(stratum) for stratum in self.compiled.strata}
+        # Derived facts join the document later: their values can need the float rewrite too.
+        values = [v for r in rulebook.derive for _, v in r.sets] + [f.default for f in rulebook.facts.values()]
+        self._derived_exponents = any(isinstance(v, float) and "e" in repr(v) for v in values)
         self._derive = {rule.id: rule for rule in rulebook.derive}
         self._require = {rule.id: rule for rule in rulebook.require}
         # A fact is final after the last stratum that holds one of its setters.
@@ -172,7 +175,9 @@ class Evaluator:
 
     def _normalised(self, proposal: Proposal) -> dict[str, Any]:
         try:
-            document: dict[str, Any] = normalise(proposal.data)
+            exponents: list[float] = []
+            document: dict[str, Any] = normalise(proposal.data, exponents=exponents)
+            self._adapter.exponents = bool(exponents) or self._derived_exponents
         except UnsafeValue as exc:
             _, position = proposal.source_map.locate(exc.path)
             raise InputError(Problem(proposal.path, position.line, position.column, exc.reason,
