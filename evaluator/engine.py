@@ -69,36 +69,66 @@ class UnsafeValue(ValueError):
         self.path, self.reason = path, reason
 
 
-def normalise(data: Any, path: tuple[str | int, ...] = (), exponents: list[float] | None = None) -> Any:
+def normalise(data: Any, exponents: list[float] | None = None) -> Any:
     """Copy ``data`` for the engine: drop nulls, refuse unrepresentable numbers, add markers.
 
     Every list ``k`` gets ``k__len`` (its length) and every section or list gets ``k__set``,
     so the engine can test list length and the presence of a section. Floats that print with an
-    exponent are appended to ``exponents`` when it is given (see ``dumps``).
+    exponent are appended to ``exponents`` when it is given (see ``dumps``). Raises
+    ``UnsafeValue`` with the path of the first value the engine cannot hold.
     """
+    try:
+        return _normalised(data, exponents)
+    except UnsafeValue:
+        # The fast walk keeps no path (a tuple per value costs a fifth of it); find it now.
+        _check_values(data, ())
+        raise
+
+
+def _normalised(data: Any, exponents: list[float] | None) -> Any:
     if isinstance(data, dict):
         out: dict[str, Any] = {}
         for key, value in data.items():
             if value is None:
                 continue
-            out[key] = normalise(value, (*path, key), exponents)
+            out[key] = _normalised(value, exponents)
             if isinstance(value, list):
                 out[key + LENGTH_SUFFIX] = len(value)
-            if isinstance(value, (list, dict)):
+                out[key + SET_SUFFIX] = True
+            elif isinstance(value, dict):
                 out[key + SET_SUFFIX] = True
         return out
     if isinstance(data, list):
-        return [normalise(item, (*path, index), exponents) for index, item in enumerate(data) if item is not None]
-    if isinstance(data, bool) or data is None or isinstance(data, str):
+        return [_normalised(item, exponents) for item in data if item is not None]
+    if isinstance(data, (bool, str)):
         return data
-    if isinstance(data, int) and not -INT64 <= data < INT64:
-        raise UnsafeValue(path, "integer is too large (the limit is 2^63 - 1)")
-    if isinstance(data, float):
+    if isinstance(data, int):
+        if not -INT64 <= data < INT64:
+            raise UnsafeValue((), _TOO_LARGE)
+    elif isinstance(data, float):
         if not math.isfinite(data):
-            raise UnsafeValue(path, "number must be finite (not .nan or .inf)")
+            raise UnsafeValue((), _NOT_FINITE)
         if exponents is not None and "e" in repr(data):
             exponents.append(data)
     return data
+
+
+def _check_values(data: Any, path: tuple[str | int, ...]) -> None:
+    """Raise ``UnsafeValue`` at the path of the first value the engine cannot hold."""
+    if isinstance(data, dict):
+        for key, value in data.items():
+            _check_values(value, (*path, key))
+    elif isinstance(data, list):
+        for index, item in enumerate(data):
+            _check_values(item, (*path, index))
+    elif isinstance(data, int) and not isinstance(data, bool) and not -INT64 <= data < INT64:
+        raise UnsafeValue(path, _TOO_LARGE)
+    elif isinstance(data, float) and not math.isfinite(data):
+        raise UnsafeValue(path, _NOT_FINITE)
+
+
+_TOO_LARGE = "integer is too large (the limit is 2^63 - 1)"
+_NOT_FINITE = "number must be finite (not .nan or .inf)"
 
 
 class Projection:
@@ -266,8 +296,9 @@ class DurableAdapter:
         handle = self._register(shard)
         sid = str(next(self._sessions))
         for fact in facts:
-            size = count_properties(fact)
-            if size > MAX_PROPERTIES:
+            # A screen's fact is bounded when compiling (compile.property_bound); an item's or a
+            # judge's depends on the data, so it is counted.
+            if marked and (size := count_properties(fact)) > MAX_PROPERTIES:
                 raise EngineError(f"ruleset {shard.name} would read {size} properties from one fact; "
                                   f"the engine's limit is {MAX_PROPERTIES}")
             fact["sid"] = sid

@@ -195,14 +195,14 @@ def test_projection_takes_only_what_a_shard_reads() -> None:
     }
 
 
-def test_property_limit_is_checked_before_asserting(mini_evaluator: Evaluator, monkeypatch: Any) -> None:
+def test_property_limit_is_checked_before_asserting(mini_evaluator: Evaluator) -> None:
     # §7: more than 255 properties is error 302 after which deleting the session can crash.
+    # Screens are bounded when compiling (test_compile); item and judge facts are counted.
     assert count_properties({"a": {"b": 1, "c": [1, 2]}, "d": 1}) == 4
-    shard = mini_evaluator.compiled.strata[0].shards[0]
-    big = {f"k{i}": i for i in range(MAX_PROPERTIES + 1)}
-    monkeypatch.setattr("evaluator.engine.Projection.take", lambda self, document: dict(big))
-    with pytest.raises(EngineError, match=f"would read {MAX_PROPERTIES + 2} properties"):  # + kind
-        mini_evaluator._adapter.fire([shard], {})
+    shard = mini_evaluator.compiled.items.shards[0]
+    big = {"kind": "item", "q": "x", "i": 0, "it": {f"k{i}": i for i in range(MAX_PROPERTIES)}}
+    with pytest.raises(EngineError, match=f"would read {MAX_PROPERTIES + 4} properties"):  # + it, kind, q, i
+        mini_evaluator._adapter._session(shard, [big], marked=True)
 
 
 @pytest.mark.parametrize(("answer", "message"), [
