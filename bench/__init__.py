@@ -1,0 +1,1 @@
+"""The benchmark (``python -m bench``) and the seeded input generators it shares with the tests."""

@@ -1,0 +1,134 @@
+"""Scaling curves: generated rulebooks of 10 to 5,000 rules, and proposals of 10 to 1,000 fields."""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from bench import generate
+from bench.measure import mark, secs, table, us
+from bench.run import Config, Failures
+from evaluator.evaluate import Evaluator
+from evaluator.loader import Document, load_bytes
+from evaluator.model import Proposal, build_proposal
+from evaluator.pipeline import Session
+from evaluator.validate import validate_proposal
+
+DOMAIN = "autonomous_vehicles"
+LINEAR = 1.25  # growth of cost over growth of size that still counts as "at most linear" (noise)
+
+
+def section(config: Config, failures: Failures) -> None:
+    _rules(config, failures)
+    print()
+    _fields(config, failures)
+
+
+def _rules(config: Config, failures: Failures) -> None:
+    print(f"## Scaling with the rulebook: generated packs (framework ru-elr, every domain), {DOMAIN} "
+          "proposals")
+    print()
+    proposals = [_proposal(generate.proposal(config.seed + i, "ru-elr", DOMAIN), f"gen-{i}.yaml") for i in range(50)]
+    rows: list[list[str]] = []
+    previous: tuple[int, float, float] | None = None
+    for count in config.rule_counts:
+        try:
+            with tempfile.TemporaryDirectory(prefix="sandbox-bench-rules-") as tmp:
+                started = time.perf_counter()
+                generate.rule_pack(Path(tmp), count, seed=config.seed)
+                made = time.perf_counter() - started
+                started = time.perf_counter()
+                Session(rule_dirs=(Path(tmp),))
+                first = time.perf_counter() - started
+                started = time.perf_counter()
+                session = Session(rule_dirs=(Path(tmp),))
+                cached = time.perf_counter() - started
+                started = time.perf_counter()
+                evaluator = session.evaluator("ru-elr", DOMAIN)
+                ready = time.perf_counter() - started
+                per_eval = _evaluation_time(evaluator, proposals, config.eval_budget)
+        except Exception as exc:  # noqa: BLE001 -- a limit hit at scale is a result to report
+            rows.append([f"{count:,}", failures.note(exc), "", "", "", "", "", "", ""])
+            continue
+        book = evaluator.rulebook
+        growth, verdict = "", ""
+        if previous is not None:
+            last_count, last_eval, last_load = previous
+            eval_growth = (per_eval / last_eval) / (count / last_count)
+            load_growth = (first / last_load) / (count / last_count)
+            growth = f"{eval_growth:.2f} / {load_growth:.2f}"
+            verdict = mark(eval_growth <= LINEAR and load_growth <= LINEAR)
+        previous = (count, per_eval, first)
+        rows.append([f"{count:,}", f"{len(book.derive):,} / {len(book.require):,}", secs(made), secs(first),
+                     secs(cached), secs(ready), us(per_eval), f"{per_eval * 1e6 / count:.2f}", growth + " " + verdict])
+    print(table(["rules", "derive / require", "generate (s)", "load + check + compile, empty cache (s)",
+                 "load, cached (s)", "evaluator ready (s)", "µs per evaluation", "µs per rule",
+                 "growth vs previous row: evaluation / load (1.00 = linear)"], rows, right=(0, 2, 3, 4, 5, 6, 7)))
+    print()
+    print("`load + check + compile` is `Session(rule_dirs=...)` with nothing cached (reading, checking and "
+          "compiling the rulebooks of every domain); `load, cached` the same again; `evaluator ready` is "
+          f"`Session.evaluator('ru-elr', '{DOMAIN}')`. µs per evaluation: `Evaluator.evaluate(proposal)` on "
+          f"generated proposals, {config.eval_budget:g} s per row after a warm-up. The growth column divides "
+          f"the growth of the cost by the growth of the rule count; ✓ when both are ≤ {LINEAR} (at most "
+          "linear, with room for noise).")
+
+
+def _fields(config: Config, failures: Failures) -> None:
+    print(f"## Scaling with the proposal: generated proposals of N fields, full shipped rulebook (ru-elr, {DOMAIN})")
+    print()
+    session = Session()
+    evaluator = session.evaluator("ru-elr", DOMAIN)
+    rows: list[list[str]] = []
+    for count in config.field_counts:
+        try:
+            data = generate.proposal_with_fields(count, seed=config.seed)
+            raw = generate.to_yaml(data).encode()
+            load = _median_time(partial(load_bytes, raw, "fields.yaml"), config.runs)
+            document = load_bytes(raw, "fields.yaml")
+            validate = _median_time(partial(validate_proposal, document), config.runs)
+            proposal = build_proposal(document)
+            per_eval = _evaluation_time(evaluator, [proposal], config.eval_budget)
+        except Exception as exc:  # noqa: BLE001 -- a limit hit at scale is a result to report
+            rows.append([f"{count:,}", failures.note(exc), "", "", "", ""])
+            continue
+        rows.append([f"{generate.leaf_count(data):,}", f"{len(raw):,}", us(load), us(validate), us(per_eval),
+                     f"{per_eval * 1e6 / count:.1f}"])
+    print(table(["fields", "YAML bytes", "load (µs)", "validate (µs)", "evaluate (µs)", "evaluate µs per field"],
+                rows, right=(0, 1, 2, 3, 4, 5)))
+    print()
+    print("Fields are leaf values (every scalar, each item of a list of text included); past the schema's scalar "
+          "fields they are items of lists (partners, hazards, KPIs, zones, ...), which rules read through "
+          "quantifiers, each item asserted as its own fact.")
+
+
+def _proposal(data: dict[str, Any], name: str) -> Proposal:
+    document: Document = load_bytes(generate.to_yaml(data).encode(), name)
+    validate_proposal(document)
+    return build_proposal(document)
+
+
+def _evaluation_time(evaluator: Evaluator, proposals: list[Proposal], budget: float) -> float:
+    """Mean seconds per ``evaluate``: cycle through ``proposals`` for about ``budget`` seconds."""
+    evaluator.evaluate(proposals[0])  # warm-up
+    done, spent = 0, 0.0
+    while spent < budget or done < 3:
+        proposal = proposals[done % len(proposals)]
+        started = time.perf_counter()
+        evaluator.evaluate(proposal)
+        spent += time.perf_counter() - started
+        done += 1
+    return spent / done
+
+
+def _median_time(function: Callable[[], object], runs: int) -> float:
+    times = []
+    for _ in range(max(runs, 5)):
+        started = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
