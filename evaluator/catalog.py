@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from evaluator.errors import EvaluatorError
+from evaluator.records import record
 from evaluator.rulebook import (
     PILLARS,
     DeriveRule,
@@ -32,7 +32,7 @@ from evaluator.rulebook import (
 Rule = DeriveRule | RequireRule
 
 
-@dataclass(frozen=True)
+@record
 class Entry:
     """One rule with the pack it comes from."""
 
@@ -48,7 +48,7 @@ class Entry:
         return self.pack.framework
 
 
-@dataclass(frozen=True)
+@record
 class FactUse:
     """Which rules set a fact, and which read it (``gates``: in ``applies_when``)."""
 
@@ -59,7 +59,7 @@ class FactUse:
     derives: tuple[str, ...]
 
 
-@dataclass(frozen=True)
+@record
 class Catalog:
     """The packs, their checked rulebooks, and every rule once (in pack file order)."""
 

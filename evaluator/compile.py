@@ -33,6 +33,7 @@ from itertools import product
 from typing import Any, NamedTuple
 
 from evaluator import conditions as c
+from evaluator.records import record
 from evaluator.regex import compile_pattern
 from evaluator.rulebook import DeriveRule, RequireRule, Rulebook
 
@@ -90,7 +91,7 @@ class Shard:
     cost: int = 0
 
 
-@dataclass(frozen=True)
+@record
 class Quantifier:
     """One every/some/none node of a rule, judged item by item in the first pass."""
 

@@ -6,8 +6,9 @@ and the operator vocabulary. The engine adapter compiles them; nothing here eval
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Literal
+
+from evaluator.records import record
 
 #: Operators on a single operand; the value (if any) is a literal, a parameter or another field.
 COMPARISONS = ("eq", "ne", "lt", "lte", "gt", "gte")
@@ -21,7 +22,7 @@ OPERATORS = (*LEAF_OPERATORS, *QUANTIFIERS)
 SubjectKind = Literal["field", "fact", "item"]
 
 
-@dataclass(frozen=True)
+@record
 class Subject:
     """What a leaf reads: a descriptor field path, a derived fact, or a field of a list item.
 
@@ -39,7 +40,7 @@ class Subject:
         return ".".join(self.path)
 
 
-@dataclass(frozen=True)
+@record
 class Leaf:
     """``subject op value``. ``value`` is resolved (parameters substituted); ``other`` is a field."""
 
@@ -52,7 +53,7 @@ class Leaf:
     container: bool = False  # the subject is a section or a list (presence tests use a marker)
 
 
-@dataclass(frozen=True)
+@record
 class Quantified:
     """``every`` / ``some`` / ``none`` item of the list at ``path`` satisfies ``where``."""
 
@@ -63,17 +64,17 @@ class Quantified:
     column: int = 0
 
 
-@dataclass(frozen=True)
+@record
 class AllOf:
     parts: tuple[Condition, ...]
 
 
-@dataclass(frozen=True)
+@record
 class AnyOf:
     parts: tuple[Condition, ...]
 
 
-@dataclass(frozen=True)
+@record
 class Not:
     part: Condition
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from evaluator.records import record
 
 
-@dataclass(frozen=True)
+@record
 class Problem:
     """One located problem in an input file (1-based line and column; 0 when unknown)."""
 

@@ -7,7 +7,6 @@ gets exactly one outcome: pass, fail, not_applicable or indeterminate.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Literal
 
 from evaluator.compile import (
@@ -25,6 +24,7 @@ from evaluator.engine import DurableAdapter, UnsafeValue, list_at, normalise
 from evaluator.errors import EngineError, InputError, Problem, RuleFileError
 from evaluator.loader import dotted
 from evaluator.model import Proposal
+from evaluator.records import record
 from evaluator.regex import full_match
 from evaluator.rulebook import DeriveRule, RequireRule, Rulebook
 
@@ -34,7 +34,7 @@ Outcome = Literal["pass", "fail", "not_applicable", "indeterminate"]
 OUTCOMES: tuple[Outcome, ...] = ("pass", "fail", "not_applicable", "indeterminate")
 
 
-@dataclass(frozen=True)
+@record
 class FactValue:
     """A derived fact's final value and where it came from (``value`` is None when unknown)."""
 
@@ -44,7 +44,7 @@ class FactValue:
     rule_id: str | None
 
 
-@dataclass(frozen=True)
+@record
 class RuleResult:
     rule: RequireRule
     outcome: Outcome
@@ -52,7 +52,7 @@ class RuleResult:
     check: Truth
 
 
-@dataclass(frozen=True)
+@record
 class TraceStep:
     """One rule's verdict in evaluation order; ``derived`` lists facts it set."""
 
@@ -63,7 +63,7 @@ class TraceStep:
     derived: tuple[tuple[str, Any], ...] = ()
 
 
-@dataclass(frozen=True)
+@record
 class Evaluation:
     proposal: Proposal
     rulebook: Rulebook

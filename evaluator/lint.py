@@ -25,6 +25,7 @@ from typing import Any
 from evaluator.catalog import display_path
 from evaluator.errors import EvaluatorError, Problem, RuleFileError
 from evaluator.loader import load_file
+from evaluator.records import record
 from evaluator.rulebook import (
     Rulebook,
     RulePack,
@@ -58,7 +59,7 @@ class Finding:
         return f"{self.file}:{self.line}:{self.column}:{subject} {self.message}"
 
 
-@dataclass(frozen=True)
+@record
 class LintResult:
     """Every finding, sorted, and how many pack files were read."""
 

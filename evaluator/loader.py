@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 
 from evaluator.errors import InputError, Problem
+from evaluator.records import record
 
 PathKey = tuple[str | int, ...]
 
@@ -58,7 +59,7 @@ _Loader.yaml_implicit_resolvers = {
 }
 
 
-@dataclass(frozen=True)
+@record
 class Limits:
     """Bounds on what one YAML file may make the loader do; the defaults suit any real file."""
 
@@ -69,7 +70,7 @@ class Limits:
     max_aliases: int = MAX_ALIASES  # alias expansions; aliases inside an aliased value count again
 
 
-@dataclass(frozen=True)
+@record
 class Position:
     """A 1-based line and column in a source file."""
 
@@ -104,7 +105,7 @@ class SourceMap:
         return path in self.positions
 
 
-@dataclass(frozen=True)
+@record
 class Document:
     """A parsed YAML file: its data, where each value came from, and its hash."""
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-from dataclasses import dataclass
 from typing import Any
 
 from evaluator.loader import Document, PathKey, SourceMap
+from evaluator.records import record
 
 #: Computed fields: name -> (description, source paths the value is derived from).
 COMPUTED_FIELDS: dict[str, tuple[str, tuple[PathKey, ...]]] = {
@@ -18,7 +18,7 @@ COMPUTED_FIELDS: dict[str, tuple[str, tuple[PathKey, ...]]] = {
 }
 
 
-@dataclass(frozen=True)
+@record
 class Proposal:
     """A schema-valid proposal. ``data`` includes a ``computed`` section (see ``COMPUTED_FIELDS``)."""
 

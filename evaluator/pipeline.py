@@ -19,6 +19,7 @@ from evaluator.evaluate import Evaluator
 from evaluator.loader import Limits, load_file
 from evaluator.model import Proposal, build_proposal
 from evaluator.policy import DecisionPolicy, default_policy_path, load_policy
+from evaluator.records import record
 from evaluator.results import Report, build_report
 from evaluator.rulebook import (
     Rulebook,
@@ -31,7 +32,7 @@ from evaluator.rulebook import (
 from evaluator.validate import validate_proposal
 
 
-@dataclass(frozen=True)
+@record
 class CheckedPacks:
     """What a session needs from the rule packs, cached as one entry (cache.py).
 

@@ -5,7 +5,6 @@ The policy is YAML (``rules/policy/default.yaml``); ``--policy FILE`` replaces i
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -13,6 +12,7 @@ from typing import Any
 
 from evaluator.errors import EvaluatorError, Problem, RuleFileError
 from evaluator.loader import Document, dotted, load_file
+from evaluator.records import record
 from evaluator.rulebook import PILLARS, SEVERITIES
 
 DECISIONS = ("admit", "admit_with_conditions", "revise", "reject")  # best first
@@ -47,7 +47,7 @@ POLICY_SCHEMA = {
 }
 
 
-@dataclass(frozen=True)
+@record
 class Selector:
     """Matches findings by pillar, severity and outcome; fires when at least ``min_count`` match."""
 
@@ -66,14 +66,14 @@ class Selector:
         return " ".join([*words, "rules"])
 
 
-@dataclass(frozen=True)
+@record
 class DecisionRule:
     decision: str
     reason: str
     selectors: tuple[Selector, ...]  # empty: matches always (the fallback)
 
 
-@dataclass(frozen=True)
+@record
 class DecisionPolicy:
     id: str
     version: str

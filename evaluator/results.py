@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
 from typing import Any
 
 from evaluator import __version__
@@ -17,6 +16,7 @@ from evaluator.evaluate import Evaluation, FactValue, RuleResult
 from evaluator.loader import dotted
 from evaluator.model import Proposal
 from evaluator.policy import DECISIONS, DecisionPolicy, Selector
+from evaluator.records import record
 from evaluator.rulebook import PILLARS, SEVERITIES, DeriveRule, RequireRule
 
 SCHEMA_VERSION = "1.0"
@@ -38,7 +38,7 @@ KEY_PARAMETERS: tuple[tuple[str, str], ...] = (
 )
 
 
-@dataclass(frozen=True)
+@record
 class Evidence:
     """A value a rule read; ``present`` False means the field is missing and the position is
     that of the nearest existing parent."""
@@ -54,7 +54,7 @@ class Evidence:
                 "present": self.present}
 
 
-@dataclass(frozen=True)
+@record
 class Finding:
     rule: RequireRule
     outcome: str
@@ -83,7 +83,7 @@ class Finding:
         }
 
 
-@dataclass(frozen=True)
+@record
 class PillarScore:
     score: int
     counts: dict[str, int]
@@ -92,7 +92,7 @@ class PillarScore:
         return {"score": self.score, **self.counts}
 
 
-@dataclass(frozen=True)
+@record
 class Report:
     """Everything decided about one proposal."""
 

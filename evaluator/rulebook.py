@@ -14,7 +14,7 @@ import json
 import math
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from functools import cache, cached_property
 from importlib import resources
 from pathlib import Path
@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from evaluator import conditions as c
 from evaluator.errors import EvaluatorError, Problem, RuleFileError
 from evaluator.loader import Document, PathKey, Position, SourceMap, dotted, load_file
+from evaluator.records import record
 from evaluator.regex import compile_pattern
 from evaluator.validate import proposal_schema
 
@@ -35,7 +36,7 @@ COMPUTED_SCHEMA = {"term_months": {"type": "integer", "description": "Months fro
 _FACT_TYPES = {"boolean": (bool,), "string": (str,), "integer": (int,), "number": (int, float)}
 
 
-@dataclass(frozen=True)
+@record
 class Basis:
     """Where a requirement comes from."""
 
@@ -46,7 +47,7 @@ class Basis:
     note: str | None = None
 
 
-@dataclass(frozen=True)
+@record
 class Parameter:
     name: str
     value: Any
@@ -75,7 +76,7 @@ def _display_value(value: Any) -> str:
 PARAM_PLACEHOLDER = re.compile(r"\{param:([^{}]*)\}")
 
 
-@dataclass(frozen=True)
+@record
 class FactDef:
     """A fact that derive rules may set; ``default`` applies when none does."""
 
@@ -110,7 +111,7 @@ class _Reads:
         return tuple(fields), tuple(facts)
 
 
-@dataclass(frozen=True)
+@record
 class DeriveRule(_Reads):
     id: str
     title: str
@@ -125,7 +126,7 @@ class DeriveRule(_Reads):
         return (("when", self.when),)
 
 
-@dataclass(frozen=True)
+@record
 class RequireRule(_Reads):
     id: str
     title: str
@@ -148,7 +149,7 @@ class RequireRule(_Reads):
         return check if self.applies_when is None else (("applies", self.applies_when), *check)
 
 
-@dataclass(frozen=True)
+@record
 class RulePack:
     id: str
     title: str
@@ -165,7 +166,7 @@ class RulePack:
         return self.domains is None or domain in self.domains
 
 
-@dataclass(frozen=True)
+@record
 class Rulebook:
     """The packs that judge one (framework, domain), checked and ready to compile."""
 

@@ -22,6 +22,7 @@ from evaluator.errors import EvaluatorError, Problem, RuleFileError
 from evaluator.evaluate import Evaluation, Evaluator
 from evaluator.loader import Document, PathKey, load_bytes, load_file
 from evaluator.model import build_proposal
+from evaluator.records import record
 from evaluator.rulebook import (
     Rulebook,
     RulePack,
@@ -39,7 +40,7 @@ REQUIRE_OUTCOMES = ("pass", "fail", "not_applicable", "indeterminate")
 DERIVE_OUTCOMES = ("fires", "silent")
 
 
-@dataclass(frozen=True)
+@record
 class Case:
     """One rule test. ``given`` is the effective fragment: the suite's base with the case merged in."""
 
@@ -53,7 +54,7 @@ class Case:
     given_at: tuple[int, int]  # where the case's fragment starts (its name when it has none)
 
 
-@dataclass(frozen=True)
+@record
 class Suite:
     """The cases for one pack, read from one ``*.tests.yaml`` file."""
 
@@ -65,7 +66,7 @@ class Suite:
     column: int = 1
 
 
-@dataclass(frozen=True)
+@record
 class Mismatch:
     """An expectation the evaluator did not meet."""
 
@@ -78,7 +79,7 @@ class Mismatch:
     detail: str = ""
 
 
-@dataclass(frozen=True)
+@record
 class Gap:
     """A rule whose cases do not cover every required outcome."""
 
