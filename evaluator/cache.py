@@ -72,6 +72,19 @@ def cached(kind: str, inputs: list[Path], build: Callable[[], T]) -> T:
     return value
 
 
+def private_dir(name: str) -> Path | None:
+    """A subdirectory of the cache for another cache (Jinja's bytecode), or None when the cache
+    is disabled or the directory is not private to this user (the same rule as for entries)."""
+    directory = cache_dir()
+    if directory is None:
+        return None
+    try:
+        (directory / name).mkdir(mode=0o700, parents=True, exist_ok=True)
+        return directory / name if _private(directory) and _private(directory / name) else None
+    except OSError:
+        return None
+
+
 def _prune(directory: Path, kind: str) -> None:
     """Keep the newest ``KEEP`` entries of a kind (each pack edit makes a new one)."""
     try:

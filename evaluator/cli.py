@@ -9,17 +9,23 @@ from __future__ import annotations
 import os
 import sys
 import traceback
+from collections.abc import Iterator, Sequence
+from contextlib import closing, contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, Self
 
 import typer
 
 from evaluator import __version__
-from evaluator.errors import EvaluatorError
+from evaluator.errors import EvaluatorError, Problem
 
 if TYPE_CHECKING:
+    from rich.progress import ProgressColumn
+
+    from evaluator import batch
     from evaluator.loader import Limits
+    from evaluator.render import StagedReports
 
 EXIT_OK, EXIT_FAILED, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 PROPOSAL_SUFFIXES = (".yaml", ".yml")
@@ -81,37 +87,36 @@ def check(
                                  "longer text (default: 100000 characters).", show_default=False)] = None,
     debug: Annotated[bool, typer.Option(help="Show tracebacks of internal errors.")] = False,
     template: Annotated[Path | None, typer.Option(help="Print each report rendered with this Jinja "
-                                                  "template (run in Jinja's sandbox) instead of --format.")] = None,
+                                                  "template (run in Jinja's sandbox) instead of --format; "
+                                                  "holds every report in memory until the end.")] = None,
+    jobs: Annotated[int | None, typer.Option("--jobs", "-j", min=1, metavar="N", show_default=False,
+                                             help="Check several proposals in N worker processes (default: "
+                                             "all cores, os.cpu_count()); 1 checks them in this process. "
+                                             "The output is the same for any N.")] = None,
 ) -> None:
     """Check proposals and print the decision with every finding."""
-    from evaluator.pipeline import Session
+    from dataclasses import replace
 
+    from evaluator.batch import Options
+
+    base = Options(tuple(rules or ()), framework, policy, fail_on=fail_on.value, limits=_limits(
+        max_bytes=max_file_size, max_depth=max_depth, max_nodes=max_nodes, max_string=max_string_length))
+    paths = _proposal_paths(proposals, base)
+    several = len(paths) > 1
+    stage = _staged_reports(report_dir)
+    summary_on_stdout = several and fmt is OutputFormat.html and template is None  # printed at the end
+    options = replace(base, output="" if template is not None or summary_on_stdout else fmt.value,
+                      single=not several, color=sys.stdout.isatty() and "NO_COLOR" not in os.environ,
+                      verbose=verbose, keep_report=template is not None, debug=debug,
+                      summary=summary_on_stdout or (several and report_dir is not None),
+                      staging=stage.staging if stage is not None else None)
     try:
-        session = Session(tuple(rules or ()), framework, policy, _limits(
-            max_bytes=max_file_size, max_depth=max_depth, max_nodes=max_nodes, max_string=max_string_length))
-        paths = _expand(proposals)
-    except EvaluatorError as exc:
-        _fail(exc)
-    reports: list[dict[str, Any]] = []
-    passed, errors = True, False
-    for path in paths:
-        try:
-            report = session.check(path)
-        except EvaluatorError as exc:
-            _print_problems(exc)
-            errors = True
-            continue
-        except Exception as exc:  # noqa: BLE001 -- one proposal's bug must not stop the batch
-            _print_internal(path, exc, debug)
-            errors = True
-            continue
-        reports.append(report.to_dict())
-        passed = passed and report.passes(fail_on.value)
-    if reports:
-        _emit_custom(reports, template) if template is not None else _emit(reports, fmt, len(paths) == 1, verbose)
-        if report_dir is not None:
-            _write(reports, report_dir)
-    raise typer.Exit(EXIT_ERROR if errors else EXIT_OK if passed else EXIT_FAILED)
+        tally = _run(paths, options, jobs or os.cpu_count() or 1, stage)
+        _conclude(tally, fmt, template, stage, several)
+    finally:
+        if stage is not None:
+            stage.discard()
+    raise typer.Exit(EXIT_ERROR if tally.errors else EXIT_OK if tally.passed else EXIT_FAILED)
 
 
 @app.command()
@@ -263,21 +268,89 @@ def _expand(paths: list[Path]) -> list[Path]:
     return out
 
 
-def _emit(reports: list[dict[str, Any]], fmt: OutputFormat, single: bool, verbose: bool) -> None:
-    from evaluator import render
+def _proposal_paths(proposals: list[Path], options: batch.Options) -> list[Path]:
+    """The proposal files to check; a broken rule pack or policy is reported first, as ever."""
+    from evaluator.batch import new_session
 
-    if fmt is OutputFormat.json:
-        typer.echo(render.to_json(reports, single), nl=False)
-    elif fmt is OutputFormat.text:
-        from evaluator.textout import render_text
+    try:
+        try:
+            return _expand(proposals)
+        except EvaluatorError:
+            new_session(options)
+            raise
+    except EvaluatorError as exc:
+        _fail(exc)
 
-        color = sys.stdout.isatty() and "NO_COLOR" not in os.environ
-        typer.echo("\n".join(render_text(r, color, verbose) for r in reports), nl=False, color=color)
-    elif single or fmt is OutputFormat.markdown:
-        typer.echo("\n---\n\n".join(render.render_report(r, fmt.value) for r in reports), nl=False)
-    else:
-        files = [{**r, "files": {"html": "", "md": ""}} for r in reports]
-        typer.echo(render.render_summary(files, fmt.value), nl=False)
+
+def _staged_reports(report_dir: Path | None) -> StagedReports | None:
+    if report_dir is None:
+        return None
+    from evaluator.render import StagedReports
+
+    return StagedReports(report_dir)
+
+
+def _run(paths: list[Path], options: batch.Options, jobs: int, stage: StagedReports | None) -> batch.Tally:
+    """Check every proposal (``jobs`` processes), printing each one's output and errors in order."""
+    from evaluator import batch
+
+    tally = batch.Tally(stage)
+    printer = _Printer(batch.framing(options.output, options.single),
+                       options.color if options.output == "text" else None)
+    with _progress(len(paths)) as bar, closing(batch.outcomes(paths, options, jobs)) as results:
+        try:
+            for outcome in results:
+                with bar.hidden(bool(outcome.problems or outcome.internal), outcome.output is not None):
+                    _show(outcome, printer)
+                tally.add(outcome)
+                bar.advance()
+        except EvaluatorError as exc:  # the rule packs or policy are broken
+            _fail(exc)
+    printer.close()
+    return tally
+
+
+def _show(outcome: batch.Outcome, printer: _Printer) -> None:
+    """One proposal's errors (stderr) and output (stdout)."""
+    _print_problem_list(outcome.problems)
+    if outcome.internal:
+        sys.stderr.write(outcome.trace)
+        typer.echo(outcome.internal, err=True)
+    if outcome.output is not None:
+        printer.item(outcome.output)
+
+
+class _Printer:
+    """Prints the proposals' outputs one by one, framed as if printed all at once."""
+
+    def __init__(self, framing: tuple[str, str, str], color: bool | None) -> None:
+        self._first, self._between, self._last = framing
+        self._color = color
+        self._started = False
+
+    def item(self, text: str) -> None:
+        typer.echo((self._between if self._started else self._first) + text, nl=False, color=self._color)
+        self._started = True
+
+    def close(self) -> None:
+        if self._started and self._last:
+            typer.echo(self._last, nl=False)
+
+
+def _conclude(tally: batch.Tally, fmt: OutputFormat, template: Path | None, stage: StagedReports | None,
+              several: bool) -> None:
+    """After the last proposal: a custom template's or the HTML summary's output, then the reports."""
+    if not tally.checked:
+        return
+    if template is not None:
+        _emit_custom(tally.reports, template)
+    elif fmt is OutputFormat.html and several:
+        from evaluator.render import stream_rows_summary
+
+        for piece in stream_rows_summary(tally.rows, None, "html"):
+            typer.echo(piece, nl=False)
+    if stage is not None:
+        _commit(tally, stage)
 
 
 def _emit_custom(reports: list[dict[str, Any]], template: Path) -> None:
@@ -289,35 +362,110 @@ def _emit_custom(reports: list[dict[str, Any]], template: Path) -> None:
         _fail(exc)
 
 
-def _print_internal(path: Path, exc: Exception, debug: bool) -> None:
-    if debug:
-        traceback.print_exc()
-    from evaluator.textsafe import visible
+def _commit(tally: batch.Tally, stage: StagedReports) -> None:
+    """Move the staged reports (and a summary for several) into place, all or nothing."""
+    failure, written = tally.write_error, 0
+    if not failure:
+        try:
+            written = stage.commit(tally.rows if tally.checked > 1 else None)
+        except OSError as exc:
+            failure = exc.strerror or str(exc)
+    if failure:
+        _fail(EvaluatorError(f"{stage.directory}: cannot write reports: {failure}"))
+    typer.echo(f"wrote {written} report files to {stage.directory}", err=True)
 
-    typer.echo(f"error: {path}: internal error while checking this proposal ({type(exc).__name__}: "
-               f"{visible(str(exc))}). "
-               "This is a bug in sandbox; the other proposals were still checked. Please report it with "
-               "this file (run with --debug for the traceback).", err=True)
+
+class _NoBar:
+    """No progress bar (not a terminal, or a single proposal)."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    @contextmanager
+    def hidden(self, err: bool, out: bool) -> Iterator[None]:
+        yield
+
+    def advance(self) -> None:
+        return None
 
 
-def _write(reports: list[dict[str, Any]], directory: Path) -> None:
-    from evaluator.render import write_reports
+class _Bar(_NoBar):
+    """A transient progress bar on stderr: proposals done of all, rate and time left."""
 
-    try:
-        written = write_reports(reports, directory)
-    except OSError as exc:
-        _fail(EvaluatorError(f"{directory}: cannot write reports: {exc.strerror or exc}"))
-    typer.echo(f"wrote {len(written)} report files to {directory}", err=True)
+    def __init__(self, total: int) -> None:
+        from rich import progress as bar
+        from rich.console import Console
+
+        self._progress = bar.Progress(bar.TextColumn("checking"), bar.BarColumn(), bar.MofNCompleteColumn(),
+                                      _rate_column(), bar.TimeRemainingColumn(), console=Console(file=sys.stderr),
+                                      transient=True, auto_refresh=False, redirect_stdout=False,
+                                      redirect_stderr=False)
+        self._task = self._progress.add_task("checking", total=total)
+        self._stdout_is_terminal = sys.stdout.isatty()
+        self._drawn = 0.0
+
+    def __enter__(self) -> Self:
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.stop()
+
+    @contextmanager
+    def hidden(self, err: bool, out: bool) -> Iterator[None]:
+        """Take the bar off the terminal while printing there (``err``/``out``: what will print)."""
+        if not (err or (out and self._stdout_is_terminal)):
+            yield
+            return
+        self._progress.stop()
+        try:
+            yield
+        finally:
+            self._progress.start()
+
+    def advance(self) -> None:
+        import time
+
+        self._progress.advance(self._task)
+        if time.monotonic() - self._drawn >= 0.1 or self._progress.finished:
+            self._progress.refresh()
+            self._drawn = time.monotonic()
+
+
+def _rate_column() -> ProgressColumn:
+    from rich.progress import ProgressColumn, Task
+    from rich.text import Text
+
+    class Rate(ProgressColumn):
+        def render(self, task: Task) -> Text:
+            speed = task.finished_speed or task.speed
+            return Text(f"{speed:.1f} proposals/s" if speed else "", style="progress.data.speed")
+
+    return Rate()
+
+
+def _progress(total: int) -> _NoBar:
+    """A progress bar when there are several proposals and stderr is a terminal (never in CI)."""
+    return _Bar(total) if total > 1 and sys.stderr.isatty() else _NoBar()
 
 
 def _print_problems(exc: EvaluatorError) -> None:
+    _print_problem_list(exc.problems)
+
+
+def _print_problem_list(problems: Sequence[Problem]) -> None:
+    if not problems:
+        return
     from evaluator.textsafe import visible
 
-    for problem in exc.problems:
+    for problem in problems:
         typer.echo(f"error: {visible(str(problem))}", err=True)
 
 
-def _fail(exc: EvaluatorError) -> None:
+def _fail(exc: EvaluatorError) -> NoReturn:
     _print_problems(exc)
     raise typer.Exit(EXIT_ERROR)
 

@@ -116,3 +116,18 @@ def test_old_entries_are_pruned(packs: Path, cache_dir: Path) -> None:
         pack.write_text(text.replace("title: Minimal pack", f"title: Pack {index}"), encoding="utf-8")
         Session((packs,))
     assert entries(cache_dir).count("rulebooks") == cache.KEEP
+
+
+def test_compiled_templates_are_cached_privately_and_render_the_same(cache_dir: Path) -> None:
+    import subprocess
+    import sys
+
+    script = ("from evaluator.pipeline import Session; from evaluator.render import render_report; "
+              "r = Session().check('examples/robotaxi-pilot.yaml').to_dict(); "
+              "print(render_report(r, 'html') + render_report(r, 'markdown'))")
+    env = {"SANDBOX_CACHE_DIR": str(cache_dir), "PATH": "/usr/bin:/bin"}
+    cold, warm = (subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                                 cwd=EXAMPLES.parent, env=env).stdout for _ in range(2))
+    templates = cache_dir / "templates"
+    assert (cold == warm, len(list(templates.glob("__jinja2_*.cache"))) >= 2,
+            oct(templates.stat().st_mode & 0o777)) == (True, True, "0o700")
