@@ -236,6 +236,8 @@ def framing(output: str, single: bool) -> tuple[str, str, str]:
 
 def _in_process(items: list[Item], options: Options) -> Generator[Outcome, None, None]:
     session = new_session(options)
+    if len(items) > 1:
+        _tune_collector()
     for item in items:
         yield check_one(session, options, item)
 
@@ -304,7 +306,6 @@ class _Pool:
         self._executor = ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
                                              initargs=(options,))
         self._processes: list[Any] = []
-        self._finished = False
 
     def ordered(self, chunks: deque[list[Item]], window: int) -> Iterator[Outcome]:
         """The outcomes of ``chunks`` (taken from the left) in order, ``window`` chunks handed out."""
@@ -317,7 +318,6 @@ class _Pool:
             pending.popleft()
             self._hand_out(chunks, pending, window)  # before the parent prints: workers stay busy
             yield from outcomes
-        self._finished = True
 
     def _hand_out(self, chunks: deque[list[Item]], pending: deque[tuple[list[Item], Future[list[Outcome]]]],
                   window: int) -> None:
@@ -332,18 +332,32 @@ class _Pool:
 
     def exit_code(self) -> int | None:
         """The exit code of the (first) worker that is gone, once the pool broke."""
+        import time
+
         for process in self._processes:
             process.join(timeout=5)
-            if process.exitcode is not None:
-                return int(process.exitcode)
+            # The executor's own thread reaps dead workers too; when it wins that race our poll
+            # sees no child and says "still running" once, so look again for a moment.
+            for _ in range(50):
+                if process.exitcode is not None:
+                    return int(process.exitcode)
+                time.sleep(0.02)
         return None
 
     def stop(self) -> None:
-        """Shut the pool down: gently when every task was read, else by terminating the workers."""
-        if not self._finished:
+        """Shut the pool down: tasks not started are cancelled, the ones in hand are finished.
+
+        Workers are not terminated: one killed while sending its result leaves half a message in
+        the result pipe, and the executor then waits for the rest forever (seen once in ten
+        Ctrl-C runs). A task is at most ``MAX_CHUNK`` proposals, so this takes well under a
+        second; a second Ctrl-C kills the workers outright.
+        """
+        try:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+        except KeyboardInterrupt:
             for process in self._processes:
-                process.terminate()
-        self._executor.shutdown(wait=True, cancel_futures=True)
+                process.kill()
+            raise
 
     def _submit(self, chunk: list[Item]) -> Future[list[Outcome]]:
         from concurrent.futures import Future
@@ -398,6 +412,18 @@ def _start_worker(options: Options) -> None:
         _WORKER["session"] = new_session(options)
     except Exception as exc:  # noqa: BLE001 -- reported to the parent with the first task
         _WORKER["error"] = exc
+    _tune_collector()
+
+
+def _tune_collector() -> None:
+    """Before checking many proposals: the rulebooks, templates and code loaded so far live as
+    long as the process, so the cyclic garbage collector stops re-scanning them (``gc.freeze``),
+    and it runs less often, since checking allocates many short-lived objects that reference
+    counting frees anyway (together 17 % less time per proposal, measured with reports)."""
+    import gc
+
+    gc.freeze()
+    gc.set_threshold(20_000, 50, 100)
 
 
 def _check_chunk(items: list[Item]) -> list[Outcome]:
