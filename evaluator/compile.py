@@ -270,29 +270,11 @@ def _add(shards: list[Shard], kind: str, stratum: Stratum, compiled: list[tuple[
 def uncertain_paths(rule_id: str, condition: c.Condition) -> set[tuple[str, ...]]:
     """Engine paths whose absence can leave ``condition`` neither true nor false.
 
-    Presence tests are always decided; every other test is unknown exactly when the value it
-    reads is missing: a field, a list length, a ``matches`` marker, a derived fact or a
+    Presence tests are always decided; every other test is unknown exactly when a value it
+    reads is missing: a field, a list (its length), a ``matches`` marker, a derived fact or a
     quantifier's verdict (the rule loader has already checked that values have the field's type).
     """
-    if isinstance(condition, c.Not):
-        return uncertain_paths(rule_id, condition.part)
-    if isinstance(condition, (c.AllOf, c.AnyOf)):
-        return {p for part in condition.parts for p in uncertain_paths(rule_id, part)}
-    if isinstance(condition, c.Quantified):
-        return {(QUANTIFIER_ROOT, quantifier_id(rule_id, condition))}
-    if condition.op in ("present", "absent"):
-        return set()
-    path = tuple(subject_path(condition.subject).split("."))
-    if condition.op == "matches":
-        path = (*path[:-1], path[-1] + match_marker(str(condition.value)))
-    elif condition.op in ("min_items", "max_items", "contains"):
-        path = (*path[:-1], path[-1] + LENGTH_SUFFIX)
-    elif condition.container:
-        path = (*path[:-1], path[-1] + SET_SUFFIX)
-    found = {path}
-    if condition.other is not None:
-        found.add(tuple(condition.other))
-    return found
+    return _projection(rule_id, condition, decided_too=False)
 
 
 def property_bound(paths: set[tuple[str, ...]]) -> int:
@@ -425,8 +407,9 @@ def match_sites(condition: c.Condition) -> set[tuple[tuple[str, ...], str]]:
     return set()
 
 
-def _projection(rule_id: str, condition: c.Condition) -> set[tuple[str, ...]]:
-    """Engine paths a condition reads in the asserted fact.
+def _projection(rule_id: str, condition: c.Condition, decided_too: bool = True) -> set[tuple[str, ...]]:
+    """Engine paths a condition reads in the asserted fact (without ``decided_too``: only those
+    of tests that a missing value can leave unknown, see ``uncertain_paths``).
 
     Only what the compiled tests look at: a list's length marker, not the list, for
     ``min_items``; a section's presence marker for ``present``; the ``matches`` marker, not the
@@ -434,11 +417,13 @@ def _projection(rule_id: str, condition: c.Condition) -> set[tuple[str, ...]]:
     engine parses every byte of every fact.
     """
     if isinstance(condition, c.Not):
-        return _projection(rule_id, condition.part)
+        return _projection(rule_id, condition.part, decided_too)
     if isinstance(condition, (c.AllOf, c.AnyOf)):
-        return {p for part in condition.parts for p in _projection(rule_id, part)}
+        return {p for part in condition.parts for p in _projection(rule_id, part, decided_too)}
     if isinstance(condition, c.Quantified):
         return {(QUANTIFIER_ROOT, quantifier_id(rule_id, condition))}
+    if not decided_too and condition.op in ("present", "absent"):
+        return set()
     path = tuple(subject_path(condition.subject).split("."))
     found: set[tuple[str, ...]] = set()
     if condition.other is not None:
