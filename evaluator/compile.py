@@ -29,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from itertools import product
 from typing import Any, NamedTuple
 
@@ -100,7 +101,7 @@ class Quantifier:
     op: str
     where: c.Condition
 
-    @property
+    @cached_property
     def item_reads(self) -> frozenset[tuple[str, ...]] | None:
         """Paths inside an item that ``where`` reads, or None when it needs the whole item."""
         paths = _projection(self.qid, self.where)

@@ -185,9 +185,6 @@ def count_properties(fact: dict[str, Any]) -> int:
     return sum(1 + (count_properties(v) if isinstance(v, dict) else 0) for v in fact.values())
 
 
-_WHOLE = Projection(())  # the marker for "send the whole item"
-
-
 class DurableAdapter:
     """Registers a compiled rulebook once and fires it on facts, one fresh session at a time."""
 
@@ -196,7 +193,7 @@ class DurableAdapter:
     def __init__(self, compiled: CompiledRulebook) -> None:
         self.compiled = compiled
         self._handles: dict[str, int] = {}
-        self._projections: dict[str, Projection] = {}
+        self._projections: dict[str, Projection | None] = {}  # by shard, judged rule or quantifier
         #: whether the facts of the proposal being evaluated hold a float printed with an exponent
         self.exponents = True
         for stratum in [compiled.items, *compiled.strata]:
@@ -206,8 +203,13 @@ class DurableAdapter:
     def _register(self, shard: Shard) -> int:
         if shard.name not in self._handles:
             self._handles[shard.name] = self._create(shard)
-            self._projections[shard.name] = Projection(shard.paths)
         return self._handles[shard.name]
+
+    def _projection(self, key: str, paths: Iterable[tuple[str, ...]] | None) -> Projection | None:
+        """The projection for ``key``, planned on first use; None when ``paths`` is None ("all of it")."""
+        if key not in self._projections:
+            self._projections[key] = None if paths is None else Projection(paths)
+        return self._projections[key]
 
     @staticmethod
     def _create(shard: Shard) -> int:
@@ -230,8 +232,8 @@ class DurableAdapter:
         """Assert ``document`` into each shard; return the targets of every rule that fired."""
         hits: set[Target] = set()
         for shard in shards:
-            self._register(shard)
-            fact = self._projections[shard.name].take(document)
+            projection = self._projection(shard.name, shard.paths)
+            fact = projection.take(document) if projection is not None else {}
             fact["kind"] = "proposal"
             targets = shard.targets
             for name, _ in self._session(shard, [fact]):
@@ -243,8 +245,8 @@ class DurableAdapter:
         """Ask each rule's judge for its other polarity: one fact per rule, one session per shard."""
         facts_by_shard: dict[int, list[dict[str, Any]]] = {}
         for rule_id in rule_ids:
-            projection = self._judge_projection(stratum, rule_id)
-            fact = {"kind": "judge", "j": rule_id, **projection.take(document)}
+            projection = self._projection(f"{stratum.level}:{rule_id}", stratum.reads[rule_id])
+            fact = {"kind": "judge", "j": rule_id, **(projection.take(document) if projection else {})}
             facts_by_shard.setdefault(stratum.judged_in[rule_id], []).append(fact)
         hits: set[Target] = set()
         for index, facts in sorted(facts_by_shard.items()):
@@ -257,18 +259,8 @@ class DurableAdapter:
         """What of a list item its quantifier's ``where`` reads (an item can hold long texts)."""
         if not isinstance(item, dict):
             return item
-        key = f"item:{quantifier.qid}"
-        if key not in self._projections:
-            reads = quantifier.item_reads
-            self._projections[key] = Projection(reads) if reads is not None else _WHOLE
-        projection = self._projections[key]
-        return item if projection is _WHOLE else projection.take(item)
-
-    def _judge_projection(self, stratum: Stratum, rule_id: str) -> Projection:
-        key = f"{stratum.level}:{rule_id}"
-        if key not in self._projections:
-            self._projections[key] = Projection(stratum.reads[rule_id])
-        return self._projections[key]
+        projection = self._projection(f"item:{quantifier.qid}", quantifier.item_reads)
+        return item if projection is None else projection.take(item)
 
     def fire_items(self, stratum: Stratum, quantifiers: dict[str, Quantifier],
                    document: dict[str, Any]) -> dict[str, list[tuple[int, Target]]]:
