@@ -60,6 +60,9 @@ def json_list_item(report: dict[str, Any]) -> str:
 
 def md_escape(value: Any) -> str:
     """Escape untrusted text for Markdown: no live links, images, emphasis or raw HTML."""
+    kind = type(value)
+    if kind is int:  # line numbers and counts: digits, and a leading minus, need no escape
+        return str(value)
     return _md_escaped(value if isinstance(value, str) else tojson_compact(value))
 
 
@@ -94,11 +97,12 @@ def _environment() -> Any:
     import jinja2
 
     from evaluator.cache import private_dir
+    from evaluator.reportview import ReportEnvironment, layout, once
 
     # Compiling the report templates costs ~200 ms per process; Jinja's own bytecode cache
     # keeps the result per template source (its key) in the user's private cache directory.
     directory = private_dir("templates")
-    env = jinja2.Environment(
+    env = ReportEnvironment(
         bytecode_cache=jinja2.FileSystemBytecodeCache(str(directory)) if directory else None,
         loader=jinja2.FileSystemLoader(str(resources.files("evaluator.templates"))),
         autoescape=jinja2.select_autoescape(["html", "html.j2"]),
@@ -109,6 +113,7 @@ def _environment() -> Any:
         finalize=_visible_value,
     )
     env.filters.update(md=md_escape, tojson_compact=tojson_compact, pct=lambda v: f"{int(v)}")
+    env.globals.update(layout=layout, once=once)
     return env
 
 

@@ -1,0 +1,130 @@
+"""What the shipped report templates show, arranged in Python rather than in Jinja.
+
+Two helpers, registered as Jinja globals by ``render``:
+
+- ``layout(report)`` groups a report's findings the way both report templates present them
+  (attention by pillar then severity, passed checks by pillar then severity, conditions by
+  rule). Grouping with Jinja's ``selectattr`` in every loop cost more than writing the page.
+- ``once(macro, *args)`` renders a macro once per distinct set of arguments and reuses the
+  text. Most of a report is rule text that repeats in every report of an intake (a rule's
+  heading, its legal basis, a passed-check row), so a batch writes each such fragment once.
+
+``once`` is only for macros whose output depends on nothing but their arguments and constants
+of their own template; every argument is part of the key, compared by type and value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jinja2
+
+from evaluator.rulebook import PILLARS, SEVERITIES
+
+_ATTENTION = ("fail", "indeterminate")
+_MEMO_LIMIT = 4096  # fragments per macro; past it the memo starts again, so memory stays flat
+_DICT_ATTRIBUTES = frozenset(dir(dict))
+
+
+class ReportEnvironment(jinja2.Environment):
+    """The shipped templates' environment: ``finding.title`` on a report dict reads the key
+    directly. Jinja's default tries the attribute first and fails into the key on every read,
+    a fifth of the rendering time; what a template sees is unchanged (a dict method still wins)."""
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if type(obj) is dict and attribute not in _DICT_ATTRIBUTES:
+            try:
+                return obj[attribute]
+            except KeyError:
+                return self.undefined(obj=obj, name=attribute)
+        return super().getattr(obj, attribute)
+
+
+class Layout(NamedTuple):
+    """A report's findings arranged for reading (see ``layout``)."""
+
+    attention: list[dict[str, Any]]  # failed and indeterminate findings, report order
+    failed: int
+    undecided: int
+    passed: int
+    by_pillar: list[tuple[str, list[tuple[dict[str, Any], int]]]]  # (pillar, [(finding, fields missing)])
+    passed_rows: list[dict[str, Any]]  # passed findings, by pillar then severity
+    conditions_for: dict[str, list[dict[str, Any]]]  # rule id -> its conditions at admission
+    attention_ids: frozenset[str]
+    fact_names: frozenset[str]
+
+
+def layout(report: dict[str, Any]) -> Layout:
+    """Group ``report``'s findings for the report templates.
+
+    Only the pillars and severities of the rulebook appear in the grouped lists, in their
+    order; within one group the report's order is kept.
+    """
+    findings = report["findings"]
+    attention = [f for f in findings if f["outcome"] in _ATTENTION]
+    passed = [f for f in findings if f["outcome"] == "pass"]
+    conditions_for: dict[str, list[dict[str, Any]]] = {}
+    for condition in report["conditions"]:
+        conditions_for.setdefault(condition["rule_id"], []).append(condition)
+    by_pillar = []
+    for pillar, group in _grouped(attention):
+        by_pillar.append((pillar, [(f, sum(1 for e in f["evidence"] if not e["present"])) for f in group]))
+    failed = sum(1 for f in attention if f["outcome"] == "fail")
+    return Layout(attention, failed, len(attention) - failed, len(passed), by_pillar,
+                  [f for _, group in _grouped(passed) for f in group], conditions_for,
+                  frozenset(f["rule_id"] for f in attention),
+                  frozenset(fact["name"] for fact in report["derived_facts"]))
+
+
+def _grouped(findings: list[dict[str, Any]]) -> list[tuple[str, list[dict[str, Any]]]]:
+    """(pillar, findings by severity) for each pillar that has findings."""
+    slots: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for finding in findings:
+        slots.setdefault((finding["pillar"], finding["severity"]), []).append(finding)
+    out = []
+    for pillar in PILLARS:
+        group = [f for severity in SEVERITIES for f in slots.get((pillar, severity), ())]
+        if group:
+            out.append((pillar, group))
+    return out
+
+
+class _Memo:
+    """The fragments one macro has rendered, by argument key (see ``once``)."""
+
+    __slots__ = ("code", "texts")
+
+    def __init__(self, code: object) -> None:
+        self.code = code  # held so that its id is never reused while the memo lives
+        self.texts: dict[tuple[Any, ...], Any] = {}
+
+
+_MEMOS: dict[int, _Memo] = {}
+
+
+def once(macro: Callable[..., Any], *args: Any) -> Any:
+    """``macro(*args)``, rendered once per distinct ``args`` in this process."""
+    code = macro._func.__code__  # type: ignore[attr-defined]  # a jinja2.runtime.Macro
+    memo = _MEMOS.get(id(code))
+    if memo is None or memo.code is not code:
+        memo = _MEMOS[id(code)] = _Memo(code)
+    key = tuple(map(_frozen, args))
+    text = memo.texts.get(key)
+    if text is None:
+        if len(memo.texts) >= _MEMO_LIMIT:
+            memo.texts.clear()
+        text = memo.texts[key] = macro(*args)
+    return text
+
+
+def _frozen(value: Any) -> Any:
+    """A hashable key that tells apart values a template would print differently (1, 1.0, True)."""
+    kind = type(value)
+    if kind is str:
+        return value
+    if kind is dict:
+        return (dict, tuple((key, _frozen(item)) for key, item in value.items()))
+    if kind is list or kind is tuple:
+        return (list, tuple(map(_frozen, value)))
+    return (kind, value)
