@@ -173,7 +173,7 @@ def died_message(path: Path, exit_code: int | None) -> str:
 
 def _finish(report: Report, options: Options, index: int, path: Path) -> Outcome:
     """The outcome of a checked proposal: printable output, summary row, staged reports."""
-    data = report.to_dict()
+    data = report.to_dict(trace=options.output == "json" or options.keep_report)
     pages = _pages(data, options)
     staged, write_error = _stage(pages, options.staging, index)
     return Outcome(path, passed=report.passes(options.fail_on), proposal_id=data["proposal"]["id"],

@@ -97,7 +97,7 @@ def _environment() -> Any:
     import jinja2
 
     from evaluator.cache import private_dir
-    from evaluator.reportview import ReportEnvironment, layout, once
+    from evaluator.reportview import TEMPLATE_GLOBALS, ReportEnvironment
 
     # Compiling the report templates costs ~200 ms per process; Jinja's own bytecode cache
     # keeps the result per template source (its key) in the user's private cache directory.
@@ -113,7 +113,7 @@ def _environment() -> Any:
         finalize=_visible_value,
     )
     env.filters.update(md=md_escape, tojson_compact=tojson_compact, pct=lambda v: f"{int(v)}")
-    env.globals.update(layout=layout, once=once)
+    env.globals.update(TEMPLATE_GLOBALS)
     return env
 
 

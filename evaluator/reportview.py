@@ -1,6 +1,6 @@
 """What the shipped report templates show, arranged in Python rather than in Jinja.
 
-Two helpers, registered as Jinja globals by ``render``:
+Helpers registered as Jinja globals by ``render``; the two that matter most:
 
 - ``layout(report)`` groups a report's findings the way both report templates present them
   (attention by pillar then severity, passed checks by pillar then severity, conditions by
@@ -90,6 +90,16 @@ def _grouped(findings: list[dict[str, Any]]) -> list[tuple[str, list[dict[str, A
     return out
 
 
+def count_outcome(findings: list[dict[str, Any]], outcome: str) -> int:
+    """How many of ``findings`` have ``outcome`` (the summary counts one row at a time)."""
+    return sum(1 for finding in findings if finding["outcome"] == outcome)
+
+
+def clamp_score(score: Any) -> int:
+    """A pillar score as a whole number from 0 to 100 (a bar's width)."""
+    return max(0, min(100, int(score)))
+
+
 class _Memo:
     """The fragments one macro has rendered, by argument key (see ``once``)."""
 
@@ -118,6 +128,14 @@ def once(macro: Callable[..., Any], *args: Any) -> Any:
     return text
 
 
+def rows(macro: Callable[..., Any], items: list[dict[str, Any]], *keys: str) -> Any:
+    """``once(macro, item[key]...)`` for each of ``items``, each followed by a newline: a table's
+    rows in one call from the template."""
+    texts = [once(macro, *[item[key] for key in keys]) for item in items]
+    joined = "".join(f"{text}\n" for text in texts)
+    return type(texts[0])(joined) if texts else ""  # Markup stays Markup
+
+
 def _frozen(value: Any) -> Any:
     """A hashable key that tells apart values a template would print differently (1, 1.0, True)."""
     kind = type(value)
@@ -128,3 +146,9 @@ def _frozen(value: Any) -> Any:
     if kind is list or kind is tuple:
         return (list, tuple(map(_frozen, value)))
     return (kind, value)
+
+
+#: What the shipped templates can call, besides Jinja's own.
+TEMPLATE_GLOBALS: dict[str, Callable[..., Any]] = {
+    "layout": layout, "once": once, "rows": rows, "count_outcome": count_outcome, "clamp_score": clamp_score,
+}

@@ -85,3 +85,11 @@ def test_reports_are_byte_identical_across_runs(session: Session) -> None:
     first = render_report(session.check(path).to_dict(), "html")
     second = render_report(Session().check(path).to_dict(), "html")
     assert first == second
+
+
+@pytest.mark.parametrize("path", EXAMPLE_FILES[:3], ids=lambda p: p.stem)
+def test_a_report_without_its_trace_is_the_same_object_less_the_trace(session: Session, path: Path) -> None:
+    report = session.check(path)
+    full, slim = report.to_dict(), report.to_dict(trace=False)
+    assert full["trace"]
+    assert slim == {key: value for key, value in full.items() if key != "trace"}
