@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 from typing import Any
 
@@ -53,7 +52,8 @@ class Proposal:
 
 def build_proposal(document: Document) -> Proposal:
     """Turn a schema-valid document into a ``Proposal``."""
-    data = copy.deepcopy(document.data)
+    # A new top level only: nothing downstream changes the data (the engine works on a copy).
+    data = {**document.data}
     data["computed"] = _computed(data)
     meta = data["metadata"]
     return Proposal(

@@ -141,12 +141,11 @@ def _frozen(value: Any) -> Any:
     kind = type(value)
     if kind is str:
         return value
-    if kind is dict:
-        return (dict, tuple((key, _frozen(item)) for key, item in value.items()))
+    if kind is dict:  # texts, the usual leaves, are kept without a call
+        return (dict, tuple([(key, item if type(item) is str else _frozen(item)) for key, item in value.items()]))
     if kind is list or kind is tuple:
-        return (list, tuple(map(_frozen, value)))
+        return (list, tuple([item if type(item) is str else _frozen(item) for item in value]))
     return (kind, value)
-
 
 #: What the shipped templates can call, besides Jinja's own.
 TEMPLATE_GLOBALS: dict[str, Callable[..., Any]] = {

@@ -148,7 +148,8 @@ class Report:
 
 def build_report(evaluation: Evaluation, policy: DecisionPolicy) -> Report:
     """Attach evidence, score the pillars and apply the decision policy."""
-    findings = tuple(_finding(evaluation, result) for result in evaluation.results)
+    evidence: dict[tuple[str, ...], list[Evidence]] = {}  # rules often read the same fields
+    findings = tuple(_finding(evaluation, result, evidence) for result in evaluation.results)
     decision, reasons = decide(findings, policy)
     conditions = tuple((f.rule.id, f.rule.condition or f.rule.remediation)
                        for f in findings if f.outcome == "fail" and f.rule.severity == "minor")
@@ -190,9 +191,12 @@ def score_pillars(findings: tuple[Finding, ...], policy: DecisionPolicy) -> dict
     return out
 
 
-def _finding(evaluation: Evaluation, result: RuleResult) -> Finding:
-    rule = result.rule
-    evidence = tuple(e for path in rule.fields_read() for e in evidence_for(evaluation.proposal, path))
+def _finding(evaluation: Evaluation, result: RuleResult, known: dict[tuple[str, ...], list[Evidence]]) -> Finding:
+    rule, paths = result.rule, result.rule.fields_read()
+    for path in paths:
+        if path not in known:
+            known[path] = evidence_for(evaluation.proposal, path)
+    evidence = tuple(e for path in paths for e in known[path])
     fact_values = tuple(evaluation.facts[name] for name in rule.facts_read() if name in evaluation.facts)
     return Finding(rule, result.outcome, evidence, fact_values)
 
