@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from evaluator.errors import EvaluatorError, Problem
+from evaluator.records import record
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -39,7 +40,7 @@ Item = tuple[int, Path]  # a proposal's position in the intake, and its file
 MAX_CHUNK = 8  # proposals per task at most: big enough to hide the hand-over, small enough to stream
 
 
-@dataclass(frozen=True)
+@record
 class Options:
     """How to check and what each proposal's ``Outcome`` carries; sent once to every worker."""
 
@@ -58,7 +59,7 @@ class Options:
     debug: bool = False
 
 
-@dataclass(frozen=True)
+@record
 class Outcome:
     """One proposal's result as the parent needs it."""
 
@@ -237,7 +238,7 @@ def framing(output: str, single: bool) -> tuple[str, str, str]:
 def _in_process(items: list[Item], options: Options) -> Generator[Outcome, None, None]:
     session = new_session(options)
     if len(items) > 1:
-        _tune_collector()
+        tune_collector()
     for item in items:
         yield check_one(session, options, item)
 
@@ -412,10 +413,10 @@ def _start_worker(options: Options) -> None:
         _WORKER["session"] = new_session(options)
     except Exception as exc:  # noqa: BLE001 -- reported to the parent with the first task
         _WORKER["error"] = exc
-    _tune_collector()
+    tune_collector()
 
 
-def _tune_collector() -> None:
+def tune_collector() -> None:
     """Before checking many proposals: the rulebooks, templates and code loaded so far live as
     long as the process, so the cyclic garbage collector stops re-scanning them (``gc.freeze``),
     and it runs less often, since checking allocates many short-lived objects that reference

@@ -115,16 +115,16 @@ class Stratum:
     """Shards that run together on the same fact; derive strata precede the require stratum.
 
     ``shards`` screen every proposal with one polarity of each condition: F for require
-    rules (a well-prepared proposal fires almost nothing), T for derive rules (they must fire
-    to set facts). When every field a condition reads is present, the engine decides it and
-    "did not fire" means the other polarity. Only for a condition that reads a missing field
-    (listed in ``uncertain``) does the evaluator also fire the ``judges`` holding its other
-    polarity, to tell "true" or "false" from "unknown". Item strata keep both polarities in
-    ``shards`` and have no judges.
+    rules and for list items (a well-prepared proposal fires almost nothing), T for derive
+    rules (they must fire to set facts). When every field a condition reads is present, the
+    engine decides it and "did not fire" means the other polarity. Only for a condition that
+    reads a missing field (listed in ``uncertain``) does the evaluator also fire the ``judges``
+    holding its other polarity, to tell "true" or "false" from "unknown".
 
     A judge shard discriminates on the rule (``j``), like the item shards on the quantifier:
     every doubtful rule of a shard becomes one small fact, and all of them go to the engine in
-    one session.
+    one session. The item stratum's judges discriminate on the quantifier, like its screens,
+    and judge the doubtful items, each its own fact.
     """
 
     level: int
@@ -140,13 +140,8 @@ class Stratum:
     reads: dict[str, frozenset[tuple[str, ...]]] = field(default_factory=dict)
 
     @property
-    def screens(self) -> bool:
-        """Whether ``shards`` hold one polarity only (derive: True, require: False)."""
-        return self.kind != "items"
-
-    @property
     def screened_truth(self) -> bool:
-        """The polarity ``shards`` hold for each condition."""
+        """The polarity ``shards`` hold for each condition (derive: True; require, items: False)."""
         return self.kind == "derive"
 
 
@@ -234,9 +229,6 @@ def _place(stratum: Stratum, rule_id: str, groups: list[tuple[str, c.Condition]]
                            f"{MAX_TERMS_PER_RULE}. Split the rule or simplify any/in lists.")
     paths = set() if item else {p for _, condition in groups for p in _projection(rule_id, condition)}
     stratum.rule_ids.append(rule_id)
-    if not stratum.screens:
-        _add(stratum.shards, "", stratum, [*compiled[True], *compiled[False]], paths, prefix, item)
-        return
     screened = stratum.screened_truth
     _add(stratum.shards, "", stratum, compiled[screened], paths, prefix, item)
     stratum.judged_in[rule_id] = _add(stratum.judges, "judge_", stratum, compiled[not screened], paths,

@@ -38,6 +38,7 @@ from evaluator.compile import (
     Shard,
     Stratum,
     Target,
+    property_bound,
 )
 from evaluator.errors import EngineError
 
@@ -140,6 +141,9 @@ class Projection:
 
     def __init__(self, paths: Iterable[tuple[str, ...]]) -> None:
         self.plan: dict[str, tuple[bool, dict[str, Any]]] = {}
+        paths = set(paths)
+        #: most properties a projected fact can hold (compile.property_bound)
+        self.bound = property_bound(paths)
         for path in sorted(paths):
             level = self.plan
             for depth, part in enumerate(path):
@@ -247,6 +251,9 @@ class DurableAdapter:
         for rule_id in rule_ids:
             projection = self._projection(f"{stratum.level}:{rule_id}", stratum.reads[rule_id])
             fact = {"kind": "judge", "j": rule_id, **(projection.take(document) if projection else {})}
+            shard = stratum.judges[stratum.judged_in[rule_id]]
+            if projection is not None and projection.bound > MAX_PROPERTIES:
+                _check_size(shard, fact)
             facts_by_shard.setdefault(stratum.judged_in[rule_id], []).append(fact)
         hits: set[Target] = set()
         for index, facts in sorted(facts_by_shard.items()):
@@ -255,27 +262,58 @@ class DurableAdapter:
             hits.update(shard.targets[name] for name, _ in fired if name in shard.targets)
         return hits
 
-    def _item_part(self, quantifier: Quantifier, item: Any) -> Any:
-        """What of a list item its quantifier's ``where`` reads (an item can hold long texts)."""
-        if not isinstance(item, dict):
-            return item
+    def _item_fact(self, shard: Shard, quantifier: Quantifier, index: int, item: Any) -> dict[str, Any]:
+        """An item's fact: what of it the quantifier's ``where`` reads (an item can hold long texts)."""
         projection = self._projection(f"item:{quantifier.qid}", quantifier.item_reads)
-        return item if projection is None else projection.take(item)
+        if isinstance(item, dict) and projection is not None:
+            item = projection.take(item)
+        # "i" first: the engine echoes each fact as sent, so the index is read without parsing it
+        fact = {"i": index, "kind": "item", "q": quantifier.qid, ITEM_ROOT: item}
+        if projection is None or projection.bound + 1 > MAX_PROPERTIES:  # + 1: the item's own section
+            _check_size(shard, fact)
+        return fact
 
-    def fire_items(self, stratum: Stratum, quantifiers: dict[str, Quantifier],
-                   document: dict[str, Any]) -> dict[str, list[tuple[int, Target]]]:
-        """Assert every item of every quantified list as its own fact; hits per quantifier."""
-        out: dict[str, list[tuple[int, Target]]] = {}
+    def fire_items(self, stratum: Stratum, quantifiers: dict[str, Quantifier], document: dict[str, Any],
+                   exhaustive: bool = False) -> dict[str, list[bool | None]]:
+        """Every item of every quantified list, judged true, false or unknown (None), by quantifier.
+
+        Each item is its own fact. The screens hold the false form of each ``where``: an item
+        that fires nothing is true, unless a value its ``where`` reads is missing; only such a
+        doubtful item meets the judges (the true form) too. ``exhaustive`` judges every item and
+        checks that screen and judge agree (see ``Evaluator``).
+        """
+        facts: dict[str, list[dict[str, Any]]] = {}
+        screens: list[tuple[Shard, list[dict[str, Any]]]] = []
         for shard in stratum.shards:
-            qids = list(dict.fromkeys(t.rule_id for t in shard.targets.values()))
-            # "i" first: the engine echoes each fact as sent, so the index is read without parsing it
-            facts = [{"i": index, "kind": "item", "q": qid, ITEM_ROOT: self._item_part(quantifiers[qid], item)}
-                     for qid in qids for index, item in enumerate(list_at(document, quantifiers[qid].path) or [])]
+            mine: list[dict[str, Any]] = []
+            for qid in dict.fromkeys(t.rule_id for t in shard.targets.values()):
+                items = list_at(document, quantifiers[qid].path)
+                if items is not None:
+                    facts[qid] = [self._item_fact(shard, quantifiers[qid], i, item) for i, item in enumerate(items)]
+                    mine += facts[qid]
+            screens.append((shard, mine))
+        doubtful = {(qid, fact["i"]) for qid, group in facts.items()
+                    for fact in group if _doubtful(fact, stratum.uncertain[(qid, "item")])}
+        judges: dict[int, list[dict[str, Any]]] = {}
+        for qid, group in facts.items():
+            for fact in group:
+                if exhaustive or (qid, fact["i"]) in doubtful:
+                    judges.setdefault(stratum.judged_in[qid], []).append(fact)
+        screened = self._fire_items(screens)
+        confirmed = self._fire_items([(stratum.judges[index], group) for index, group in sorted(judges.items())])
+        truth = stratum.screened_truth
+        return {qid: [_item_truth(qid, fact["i"], (qid, fact["i"]) in screened, (qid, fact["i"]) in confirmed,
+                                  (qid, fact["i"]) in doubtful, exhaustive, truth) for fact in group]
+                for qid, group in facts.items()}
+
+    def _fire_items(self, groups: list[tuple[Shard, list[dict[str, Any]]]]) -> set[tuple[str, int]]:
+        """Assert each shard's item facts in one session; (quantifier, index) of every item that fired."""
+        fired: set[tuple[str, int]] = set()
+        for shard, facts in groups:
             for name, index in self._session(shard, facts, marked=True):
                 if name in shard.targets:
-                    target = shard.targets[name]
-                    out.setdefault(target.rule_id, []).append((index, target))
-        return out
+                    fired.add((shard.targets[name].rule_id, index))
+        return fired
 
     def _session(self, shard: Shard, facts: list[dict[str, Any]], marked: bool = False) -> list[tuple[str, int]]:
         """Assert ``facts`` in one fresh session of ``shard``, delete it, return what fired.
@@ -288,11 +326,6 @@ class DurableAdapter:
         handle = self._register(shard)
         sid = str(next(self._sessions))
         for fact in facts:
-            # A screen's fact is bounded when compiling (compile.property_bound); an item's or a
-            # judge's depends on the data, so it is counted.
-            if marked and (size := count_properties(fact)) > MAX_PROPERTIES:
-                raise EngineError(f"ruleset {shard.name} would read {size} properties from one fact; "
-                                  f"the engine's limit is {MAX_PROPERTIES}")
             fact["sid"] = sid
         if marked:
             facts = [{**SESSION_MARKER, "sid": sid}, *facts]
@@ -309,6 +342,38 @@ class DurableAdapter:
         if code != _HANDLED and not (marked and code == _UNMATCHED):
             raise EngineError(f"the rule engine did not handle a fact in {shard.name} (code {code})")
         return fired
+
+
+def _doubtful(fact: dict[str, Any], uncertain: tuple[tuple[str, ...], ...]) -> bool:
+    """Whether a value that can leave the item's ``where`` unknown is missing from its fact."""
+    for path in uncertain:
+        node: Any = fact
+        for part in path:
+            node = node.get(part) if isinstance(node, dict) else None
+        if node is None:
+            return True
+    return False
+
+
+def _item_truth(qid: str, index: int, on_screen: bool, on_judge: bool, doubtful: bool, exhaustive: bool,
+                screened: bool) -> bool | None:
+    """One item's verdict from what its screen and its judge fired (None: unknown)."""
+    if on_screen and on_judge:
+        raise EngineError(f"item {index} of {qid} came out both true and false")
+    if exhaustive and not doubtful and on_screen == on_judge:
+        raise EngineError(f"item {index} of {qid} holds every value its condition reads, but the engine "
+                          "found it neither true nor false")
+    if on_screen:
+        return screened
+    return None if doubtful and not on_judge else not screened
+
+
+def _check_size(shard: Shard, fact: dict[str, Any]) -> None:
+    """Refuse a fact with more properties than the engine holds. A fact projected on known
+    paths is bounded when compiling (compile.property_bound); only the others are counted."""
+    if (size := count_properties(fact)) > MAX_PROPERTIES:
+        raise EngineError(f"ruleset {shard.name} would read {size} properties from one fact; "
+                          f"the engine's limit is {MAX_PROPERTIES}")
 
 
 def _drain(handle: int, state: int) -> list[tuple[str, int]]:

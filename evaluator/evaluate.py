@@ -20,7 +20,7 @@ from evaluator.compile import (
     compile_rulebook,
     match_marker,
 )
-from evaluator.engine import DurableAdapter, UnsafeValue, list_at, normalise
+from evaluator.engine import DurableAdapter, UnsafeValue, normalise
 from evaluator.errors import EngineError, InputError, Problem, RuleFileError
 from evaluator.loader import dotted
 from evaluator.model import Proposal
@@ -158,17 +158,11 @@ class Evaluator:
         quantifiers = self.compiled.quantifiers
         if not quantifiers:
             return {}
-        hits = self._adapter.fire_items(self.compiled.items, quantifiers, document)
+        judged = self._adapter.fire_items(self.compiled.items, quantifiers, document, self.exhaustive)
         verdicts: dict[str, str] = {}
-        for qid, quantifier in quantifiers.items():
-            items = list_at(document, quantifier.path)
-            if items is None:
-                continue
-            seen: dict[int, set[bool]] = {}
-            for index, target in hits.get(qid, []):
-                seen.setdefault(index, set()).add(target.truth)
-            truths = [_item_truth(qid, index, seen.get(index, set())) for index in range(len(items))]
-            folded = _fold(quantifier, truths)
+        for qid, items in judged.items():
+            truths: list[Truth] = ["unknown" if t is None else _name(t) for t in items]
+            folded = _fold(quantifiers[qid], truths)
             if folded != "unknown":
                 verdicts[qid] = "T" if folded == "true" else "F"
         return verdicts
@@ -243,12 +237,6 @@ class Evaluator:
         else:
             trace.append(TraceStep(stratum, rule_id, "applies", applies))
         return RuleResult(rule, outcome, applies, check)
-
-
-def _item_truth(qid: str, index: int, truths: set[bool]) -> Truth:
-    if truths == {True, False}:
-        raise EngineError(f"item {index} of {qid} came out both true and false")
-    return "true" if True in truths else "false" if False in truths else "unknown"
 
 
 def _fold(quantifier: Quantifier, truths: list[Truth]) -> Truth:

@@ -14,15 +14,23 @@ from typing import Any
 
 import pytest
 
-from evaluator.compile import CATCH_ALL, SHARD_BUDGET, compile_rulebook
-from evaluator.engine import MAX_PROPERTIES, count_properties, normalise, project
+from evaluator.compile import CATCH_ALL, SHARD_BUDGET, Quantifier, compile_rulebook
+from evaluator.engine import (
+    MAX_PROPERTIES,
+    Projection,
+    count_properties,
+    list_at,
+    normalise,
+    project,
+)
 from evaluator.errors import EngineError, InputError
 from evaluator.evaluate import Evaluator
 from evaluator.loader import load_bytes
 from evaluator.model import build_proposal
+from evaluator.pipeline import Session
 from evaluator.rulebook import assemble, load_packs
 
-from conftest import MINI, MINIMAL_PROPOSAL
+from conftest import EXAMPLES, MINI, MINIMAL_PROPOSAL
 
 
 def proposal_from(text: str, name: str = "p.yaml") -> Any:
@@ -197,12 +205,36 @@ def test_projection_takes_only_what_a_shard_reads() -> None:
 
 def test_property_limit_is_checked_before_asserting(mini_evaluator: Evaluator) -> None:
     # §7: more than 255 properties is error 302 after which deleting the session can crash.
-    # Screens are bounded when compiling (test_compile); item and judge facts are counted.
+    # Screens are bounded when compiling (test_compile); so is every fact projected on known
+    # paths (below); a whole list item is counted.
     assert count_properties({"a": {"b": 1, "c": [1, 2]}, "d": 1}) == 4
     shard = mini_evaluator.compiled.items.shards[0]
-    big = {"kind": "item", "q": "x", "i": 0, "it": {f"k{i}": i for i in range(MAX_PROPERTIES)}}
+    quantifier = next(iter(mini_evaluator.compiled.quantifiers.values()))
+    whole = Quantifier("whole-item", quantifier.path, quantifier.op, quantifier.where)
+    whole.__dict__["item_reads"] = None  # as for a `where` that reads the whole item
+    big = {f"k{i}": i for i in range(MAX_PROPERTIES)}
     with pytest.raises(EngineError, match=f"would read {MAX_PROPERTIES + 4} properties"):  # + it, kind, q, i
-        mini_evaluator._adapter._session(shard, [big], marked=True)
+        mini_evaluator._adapter._item_fact(shard, whole, 0, big)
+
+
+def test_a_projected_fact_never_holds_more_properties_than_its_bound() -> None:
+    # Judge facts and projected items are not counted when asserted: their bound must hold.
+    session = Session()
+    for path in sorted(EXAMPLES.glob("*.yaml")):
+        proposal = build_proposal(load_bytes(path.read_bytes(), path.name))
+        evaluator = session.evaluator(proposal.framework, proposal.domain)
+        document = normalise(proposal.data)
+        for stratum in evaluator.compiled.strata:
+            for rule_id, reads in stratum.reads.items():
+                projection = Projection(reads)
+                assert count_properties(projection.take(document)) <= projection.bound, (path.name, rule_id)
+        for quantifier in evaluator.compiled.quantifiers.values():
+            if quantifier.item_reads is None:
+                continue
+            projection = Projection(quantifier.item_reads)
+            for item in list_at(document, quantifier.path) or []:
+                if isinstance(item, dict):
+                    assert count_properties(projection.take(item)) <= projection.bound, (path.name, quantifier.qid)
 
 
 @pytest.mark.parametrize(("answer", "message"), [
@@ -368,3 +400,37 @@ def test_screened_verdicts_agree_with_both_polarities_on_the_examples() -> None:
         one = fast.evaluate(subject)
         other = Evaluator(fast.rulebook, fast.compiled, exhaustive=True).evaluate(subject)
         assert ([r.outcome for r in one.results], one.trace) == ([r.outcome for r in other.results], other.trace)
+
+
+@pytest.mark.parametrize(("hazards", "truths", "outcome"), [
+    ("[{id: H1, description: x, mitigations: [a]}, {id: H2, description: y, mitigations: [b, c]}]",
+     [True, True], "pass"),
+    ("[{id: H1, description: x, mitigations: [a]}, {id: H2, description: y, mitigations: []}]",
+     [True, False], "fail"),
+    ("[{id: H1, description: x, mitigations: [a]}, {id: H2, description: y}]", [True, None], "indeterminate"),
+    ("[{id: H1, description: x}, {id: H2, description: y, mitigations: []}]", [None, False], "fail"),
+])
+def test_list_items_are_screened_and_only_doubtful_ones_judged(
+        mini_evaluator: Evaluator, monkeypatch: Any, hazards: str, truths: list[bool | None], outcome: str) -> None:
+    # compile.Stratum: an item's screen holds the false form of `where`; an item that fires
+    # nothing is true unless a value `where` reads is missing, and only then is it judged.
+    text = MINIMAL_PROPOSAL.split("  hazards:")[0] + f"  hazards: {hazards}\noversight:\n  reporting: {{frequency_months: 6}}\n"
+    subject = proposal_from(text)
+    items = mini_evaluator.compiled.items
+    sessions: list[str] = []
+    real = type(mini_evaluator._adapter)._session
+
+    def spy(self: Any, shard: Any, facts: Any, marked: bool = False) -> Any:
+        sessions.append(shard.name)
+        return real(self, shard, facts, marked)
+
+    monkeypatch.setattr(type(mini_evaluator._adapter), "_session", spy)
+    document = normalise(subject.data)
+    judged = mini_evaluator._adapter.fire_items(items, mini_evaluator.compiled.quantifiers, document)
+    assert list(judged.values()) == [truths]
+    assert any(name.startswith("sbx_items_judge") for name in sessions) == (None in truths)
+    exhaustive = Evaluator(mini_evaluator.rulebook, mini_evaluator.compiled, exhaustive=True)
+    assert list(exhaustive._adapter.fire_items(items, exhaustive.compiled.quantifiers, document, True).values()) \
+        == [truths]
+    result = {r.rule.id: r.outcome for r in mini_evaluator.evaluate(subject).results}
+    assert result["MINI-HAZARDS"] == outcome
