@@ -19,7 +19,6 @@ import os
 import pickle
 import stat
 import sys
-import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -117,6 +116,8 @@ def _read(entry: Path) -> Any:
 
 
 def _write(entry: Path, value: object) -> None:
+    import tempfile  # only when the cache is filled: a warm start does not pay for it
+
     try:
         entry.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         if not _private(entry.parent):

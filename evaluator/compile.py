@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from itertools import product
@@ -81,6 +82,22 @@ class Target(NamedTuple):
     truth: bool
 
 
+_EXPONENT = re.compile(r'"(?:[^"\\]|\\.)*"|(?<![\w.])(-?\d+)(e[+-]?\d+)')
+_MAYBE_EXPONENT = re.compile(r"\de[+-]\d")
+
+
+def engine_json(value: Any, exponents: bool = True) -> str:
+    """JSON for the engine: ``1e-05`` becomes ``1.0e-05`` (it rejects a mantissa without '.').
+
+    ``exponents=False`` promises that no float in ``value`` prints with an exponent (normalise()
+    finds out), which skips scanning the text.
+    """
+    text = json.dumps(value, ensure_ascii=False)
+    if not exponents or _MAYBE_EXPONENT.search(text) is None:  # the rewrite walks every string
+        return text
+    return _EXPONENT.sub(lambda m: m.group(0) if m.group(1) is None else f"{m.group(1)}.0{m.group(2)}", text)
+
+
 @dataclass
 class Shard:
     """One durable ruleset: rule name -> definition (without ``run``), and what it reads."""
@@ -90,6 +107,8 @@ class Shard:
     targets: dict[str, Target] = field(default_factory=dict)
     paths: set[tuple[str, ...]] = field(default_factory=set)
     cost: int = 0
+    #: ``rules`` as the engine's JSON, written once when compiling (a start reads it from the cache)
+    definition: str = ""
 
 
 @record
@@ -195,6 +214,9 @@ def compile_rulebook(rulebook: Rulebook, prefix: str = "sbx") -> CompiledRuleboo
     strata.append(final)
     patterns = {site: compile_pattern(site[1]) for rule in rules for _, condition in rule.conditions
                 for site in sorted(match_sites(condition))}
+    for stratum in [items, *strata]:
+        for shard in [*stratum.shards, *stratum.judges]:
+            shard.definition = engine_json(shard.rules)
     return CompiledRulebook(rulebook, items, quantifiers, strata, patterns)
 
 

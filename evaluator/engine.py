@@ -19,9 +19,7 @@ trigger is made impossible by construction here (see docs/engine.md and
 from __future__ import annotations
 
 import itertools
-import json
 import math
-import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -38,28 +36,18 @@ from evaluator.compile import (
     Shard,
     Stratum,
     Target,
+    engine_json,
     property_bound,
 )
 from evaluator.errors import EngineError
 
-INT64 = 2**63
-_EXPONENT = re.compile(r'"(?:[^"\\]|\\.)*"|(?<![\w.])(-?\d+)(e[+-]?\d+)')
-_MAYBE_EXPONENT = re.compile(r"\de[+-]\d")
+dumps = engine_json  # facts are written for the engine the same way as rulesets
+
 #: How the engine answers an assert: 0 handled, 1 no rule matched, 2 an identical fact is already
 #: in the session (then nothing fires).
 _HANDLED, _UNMATCHED = 0, 1
 
-
-def dumps(value: Any, exponents: bool = True) -> str:
-    """JSON for the engine: ``1e-05`` becomes ``1.0e-05`` (it rejects a mantissa without '.').
-
-    ``exponents=False`` promises that no float in ``value`` prints with an exponent (normalise()
-    finds out), which skips scanning the text.
-    """
-    text = json.dumps(value, ensure_ascii=False)
-    if not exponents or _MAYBE_EXPONENT.search(text) is None:  # the rewrite walks every string
-        return text
-    return _EXPONENT.sub(lambda m: m.group(0) if m.group(1) is None else f"{m.group(1)}.0{m.group(2)}", text)
+INT64 = 2**63
 
 
 class UnsafeValue(ValueError):
@@ -221,7 +209,7 @@ class DurableAdapter:
         if unsafe:  # fired rule names are read straight out of the engine's JSON
             raise EngineError(f"rule name {unsafe[0]!r} in {shard.name} holds a quote or backslash")
         try:
-            handle: int = durable_core.create_ruleset(shard.name, dumps(shard.rules))
+            handle: int = durable_core.create_ruleset(shard.name, shard.definition or dumps(shard.rules))
         except Exception as exc:  # noqa: BLE001 -- the engine raises bare Exceptions with error codes
             raise EngineError(f"the rule engine refused the compiled rules of {shard.name}: {exc}") from None
         return handle

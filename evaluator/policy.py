@@ -6,12 +6,12 @@ The policy is YAML (``rules/policy/default.yaml``); ``--policy FILE`` replaces i
 from __future__ import annotations
 
 from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from evaluator.errors import EvaluatorError, Problem, RuleFileError
 from evaluator.loader import Document, dotted, load_file
+from evaluator.packagedata import package_dir
 from evaluator.records import record
 from evaluator.rulebook import PILLARS, SEVERITIES
 
@@ -85,7 +85,7 @@ class DecisionPolicy:
 
 
 def default_policy_path() -> Path:
-    return Path(str(resources.files("evaluator.rules").joinpath("policy", "default.yaml")))
+    return package_dir("evaluator.rules") / "policy" / "default.yaml"
 
 
 @cache

@@ -17,10 +17,10 @@ import tempfile
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from functools import cache, lru_cache
-from importlib import resources
 from pathlib import Path
 from typing import Any, NamedTuple, overload
 
+from evaluator.packagedata import package_dir
 from evaluator.textsafe import json_escape_unsafe, visible
 
 FORMATS = ("text", "json", "markdown", "html")
@@ -104,7 +104,7 @@ def _environment() -> Any:
     directory = private_dir("templates")
     env = ReportEnvironment(
         bytecode_cache=jinja2.FileSystemBytecodeCache(str(directory)) if directory else None,
-        loader=jinja2.FileSystemLoader(str(resources.files("evaluator.templates"))),
+        loader=jinja2.FileSystemLoader(str(package_dir("evaluator.templates"))),
         autoescape=jinja2.select_autoescape(["html", "html.j2"]),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,

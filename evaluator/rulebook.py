@@ -16,13 +16,13 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import field, replace
 from functools import cache, cached_property
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from evaluator import conditions as c
 from evaluator.errors import EvaluatorError, Problem, RuleFileError
 from evaluator.loader import Document, PathKey, Position, SourceMap, dotted, load_file
+from evaluator.packagedata import package_dir
 from evaluator.records import record
 from evaluator.regex import compile_pattern
 from evaluator.validate import proposal_schema
@@ -192,7 +192,7 @@ class Rulebook:
 
 def default_rules_dir() -> Path:
     """The rule packs shipped inside the package."""
-    return Path(str(resources.files("evaluator.rules")))
+    return package_dir("evaluator.rules")
 
 
 def discover(dirs: Iterable[Path]) -> list[Path]:
@@ -225,7 +225,7 @@ def bundled_validator(name: str) -> jsonschema.Draft202012Validator:
     """A validator for one of the JSON Schemas shipped in ``evaluator.schema``."""
     import jsonschema  # 85 ms: only when packs are read from source (cache.py)
 
-    text = resources.files("evaluator.schema").joinpath(name).read_text("utf-8")
+    text = (package_dir("evaluator.schema") / name).read_text("utf-8")
     return jsonschema.Draft202012Validator(json.loads(text))
 
 

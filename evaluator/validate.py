@@ -14,11 +14,11 @@ import difflib
 import json
 import re
 from functools import cache
-from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from evaluator.errors import InputError, Problem
 from evaluator.loader import Document, PathKey, dotted
+from evaluator.packagedata import package_dir
 
 if TYPE_CHECKING:
     import jsonschema
@@ -29,7 +29,7 @@ SCHEMA_RESOURCE = "proposal-v1.schema.json"
 
 def schema_text() -> str:
     """The proposal JSON Schema as shipped (``sandbox schema`` prints it)."""
-    return resources.files("evaluator.schema").joinpath(SCHEMA_RESOURCE).read_text("utf-8")
+    return (package_dir("evaluator.schema") / SCHEMA_RESOURCE).read_text("utf-8")
 
 
 @cache
