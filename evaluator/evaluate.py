@@ -89,7 +89,7 @@ class Evaluator:
                                             f"{exc.rule.id}: {exc.message}")) from None
         self.compiled: CompiledRulebook = compiled
         self._adapter = DurableAdapter(self.compiled)
-        self._screening = {stratum.level: _screening(stratum) for stratum in self.compiled.strata}
+        self._screening = {stratum.level: Screening(stratum) for stratum in self.compiled.strata}
         # Derived facts join the document later: their values can need the float rewrite too.
         values = [v for r in rulebook.derive for _, v in r.sets] + [f.default for f in rulebook.facts.values()]
         self._derived_exponents = any(isinstance(v, float) and "e" in repr(v) for v in values)
@@ -129,28 +129,27 @@ class Evaluator:
     def _verdicts(self, stratum: Stratum, document: dict[str, Any]) -> dict[tuple[str, str], Truth]:
         """Every condition of a stratum: true, false or unknown (see ``Stratum`` for the method)."""
         hits = self._adapter.fire(stratum.shards, document)
-        paths, conditions = self._screening[stratum.level]
-        missing = {path for path in paths if not _present(document, path)}
-        doubtful = {key for key, reads, _, _ in conditions if not missing.isdisjoint(reads)} if missing else set()
-        judged = set(stratum.judged_in) if self.exhaustive else {rule_id for rule_id, _ in doubtful}
-        if judged:
+        screening = self._screening[stratum.level]
+        doubtful = screening.doubtful(document)
+        if self.exhaustive:
+            judged = set(stratum.judged_in)
             hits |= self._adapter.fire_judges(stratum, sorted(judged), document)
-        screened, other = _name(stratum.screened_truth), _name(not stratum.screened_truth)
-        out: dict[tuple[str, str], Truth] = {}
-        for key, _, screen_target, judge_target in conditions:
-            on_screen = screen_target in hits
-            on_judge = judge_target in hits
-            if on_screen and on_judge:
-                raise EngineError(f"rule {key[0]}: its {key[1]} condition came out both true and false")
-            if key not in doubtful and key[0] in judged and on_screen == on_judge:
-                raise EngineError(f"rule {key[0]}: its {key[1]} condition reads only present values "
-                                  "but the engine found it neither true nor false")
-            if on_screen:
-                out[key] = screened
-            elif key not in doubtful or on_judge:
-                out[key] = other
-            else:
-                out[key] = "unknown"
+            return _cross_checked(screening, hits, doubtful)
+        judged = {rule_id for rule_id, _ in doubtful}
+        confirmed = self._adapter.fire_judges(stratum, sorted(judged), document) if judged else set()
+        on_screen = {(t.rule_id, t.role) for t in hits}
+        on_judge = {(t.rule_id, t.role) for t in confirmed}
+        if clash := sorted(on_screen & on_judge):
+            raise EngineError(f"rule {clash[0][0]}: its {clash[0][1]} condition came out both true and false")
+        for rule_id in sorted(judged):  # a judged rule's other conditions are decided twice: they must agree
+            for key in screening.rule_keys[rule_id]:
+                if key not in doubtful and (key in on_screen) == (key in on_judge):
+                    raise EngineError(f"rule {key[0]}: its {key[1]} condition reads only present values "
+                                      "but the engine found it neither true nor false")
+        # A condition has the unscreened form unless its screen fired or it is doubtful and unjudged.
+        out: dict[tuple[str, str], Truth] = dict.fromkeys(screening.keys, screening.other)
+        out.update(dict.fromkeys(doubtful - on_judge, "unknown"))
+        out.update(dict.fromkeys(on_screen, screening.screened))
         return out
 
     def _quantifier_verdicts(self, document: dict[str, Any]) -> dict[str, str]:
@@ -249,19 +248,44 @@ def _fold(quantifier: Quantifier, truths: list[Truth]) -> Truth:
     return {"true": "false", "false": "true", "unknown": "unknown"}[some]  # type: ignore[return-value]
 
 
-Screening = tuple[
-    list[tuple[str, ...]],  # every path whose absence makes some condition of the stratum doubtful
-    list[tuple[tuple[str, str], frozenset[tuple[str, ...]], Target, Target]],  # per condition
-]
-
-
-def _screening(stratum: Stratum) -> Screening:
+class Screening:
     """What ``Evaluator._verdicts`` needs for a stratum, worked out once."""
-    paths = sorted({path for reads in stratum.uncertain.values() for path in reads})
-    screened = stratum.screened_truth
-    conditions = [(key, frozenset(reads), Target(key[0], key[1], screened), Target(key[0], key[1], not screened))
-                  for key, reads in stratum.uncertain.items()]
-    return paths, conditions
+
+    def __init__(self, stratum: Stratum) -> None:
+        screened = stratum.screened_truth
+        self.screened, self.other = _name(screened), _name(not screened)
+        #: every condition of the stratum, in order
+        self.keys = list(stratum.uncertain)
+        #: condition -> (the values whose absence makes it doubtful, its screen target, its judge target)
+        self.conditions = {key: (frozenset(reads), Target(key[0], key[1], screened), Target(key[0], key[1], not screened))
+                           for key, reads in stratum.uncertain.items()}
+        #: value -> the conditions its absence makes doubtful
+        self.by_path: dict[tuple[str, ...], list[tuple[str, str]]] = {}
+        #: rule id -> its conditions
+        self.rule_keys: dict[str, list[tuple[str, str]]] = {}
+        for key, reads in stratum.uncertain.items():
+            self.rule_keys.setdefault(key[0], []).append(key)
+            for path in reads:
+                self.by_path.setdefault(path, []).append(key)
+
+    def doubtful(self, document: dict[str, Any]) -> set[tuple[str, str]]:
+        """The conditions that read a value missing from ``document``."""
+        return {key for path, keys in self.by_path.items() if not _present(document, path) for key in keys}
+
+
+def _cross_checked(screening: Screening, hits: set[Target], doubtful: set[tuple[str, str]]) -> dict[tuple[str, str], Truth]:
+    """Every condition's verdict from both of its forms, raising where screen and judge disagree."""
+    out: dict[tuple[str, str], Truth] = {}
+    for key, (_, screen_target, judge_target) in screening.conditions.items():
+        on_screen, on_judge = screen_target in hits, judge_target in hits
+        if on_screen and on_judge:
+            raise EngineError(f"rule {key[0]}: its {key[1]} condition came out both true and false")
+        if key not in doubtful and on_screen == on_judge:
+            raise EngineError(f"rule {key[0]}: its {key[1]} condition reads only present values "
+                              "but the engine found it neither true nor false")
+        out[key] = screening.screened if on_screen else screening.other if on_judge or key not in doubtful \
+            else "unknown"
+    return out
 
 
 def _name(truth: bool) -> Truth:
