@@ -25,9 +25,19 @@ def visible(text: str, keep_layout: bool = False) -> str:
     With ``keep_layout``, newlines and tabs stay (for documents such as HTML and Markdown,
     where they are layout, not commands).
     """
+    if find_unsafe(text) is None:  # the usual case
+        return text
     if keep_layout:
-        return _UNSAFE.sub(lambda m: m.group(0) if m.group(0) in "\n\t" else _escape(m), text)
+        return _UNSAFE.sub(_escape_keeping_layout, text)
     return _UNSAFE.sub(_escape, text)
+
+
+#: The first character ``visible`` would replace (None when there is none).
+find_unsafe = _UNSAFE.search
+
+
+def _escape_keeping_layout(match: re.Match[str]) -> str:
+    return match.group(0) if match.group(0) in "\n\t" else _escape(match)
 
 
 def _escape(match: re.Match[str]) -> str:
