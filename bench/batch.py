@@ -85,6 +85,7 @@ def section(config: Config, failures: Failures) -> None:
 
 
 def _batch(sandbox: list[str], inputs: Path, reports: Path, size: int, extra: list[str]) -> tuple[Run, str]:
+    os.sync()  # the previous run's reports are on disk: its write-back does not slow this run
     result = run([*sandbox, "check", str(inputs), *extra, "--report-dir", str(reports), "--fail-on", "none"],
                  poll_rss=True)
     written = len([p for p in reports.glob("*.html") if p.name != "index.html"]) if reports.is_dir() else 0

@@ -53,6 +53,7 @@ class Layout(NamedTuple):
     conditions_for: dict[str, list[dict[str, Any]]]  # rule id -> its conditions at admission
     attention_ids: frozenset[str]
     fact_names: frozenset[str]
+    scores: tuple[Any, ...]  # the pillar scores, in the rulebook's pillar order
 
 
 def layout(report: dict[str, Any]) -> Layout:
@@ -74,7 +75,8 @@ def layout(report: dict[str, Any]) -> Layout:
     return Layout(attention, failed, len(attention) - failed, len(passed), by_pillar,
                   [f for _, group in _grouped(passed) for f in group], conditions_for,
                   frozenset(f["rule_id"] for f in attention),
-                  frozenset(fact["name"] for fact in report["derived_facts"]))
+                  frozenset(fact["name"] for fact in report["derived_facts"]),
+                  tuple(report["pillars"][pillar]["score"] for pillar in PILLARS))
 
 
 def _grouped(findings: list[dict[str, Any]]) -> list[tuple[str, list[dict[str, Any]]]]:

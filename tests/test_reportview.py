@@ -31,7 +31,9 @@ def test_layout_groups_attention_by_pillar_then_severity_keeping_report_order_wi
     ]
     report = {"findings": findings, "conditions": [{"rule_id": "S-MINOR", "text": "c1"},
                                                    {"rule_id": "S-MINOR", "text": "c2"}],
-              "derived_facts": [{"name": "level"}]}
+              "derived_facts": [{"name": "level"}],
+              "pillars": {"freedom": {"score": 4}, "oversight": {"score": 3}, "safety": {"score": 2},
+                          "eligibility": {"score": 1}}}
     view = layout(report)
     assert [(pillar, [(f["rule_id"], missing) for f, missing in group]) for pillar, group in view.by_pillar] == [
         ("eligibility", [("E-MAJOR", 2)]),
@@ -43,6 +45,7 @@ def test_layout_groups_attention_by_pillar_then_severity_keeping_report_order_wi
     assert [c["text"] for c in view.conditions_for["S-MINOR"]] == ["c1", "c2"]
     assert view.attention_ids == {"S-MINOR", "E-MAJOR", "S-BLOCK-1", "S-BLOCK-2", "ODD"}
     assert view.fact_names == {"level"}
+    assert view.scores == (1, 2, 3, 4)
 
 
 def _macro(source: str) -> Any:
@@ -86,3 +89,13 @@ def test_report_environment_reads_dict_keys_as_jinja_does() -> None:
 def test_markdown_escape_of_an_integer_is_its_digits(value: int) -> None:
     assert md_escape(value) == str(value)
     assert md_escape(True) == "true"
+
+
+@pytest.mark.parametrize("macros", ["_macros.html.j2", "_macros.md.j2"])
+def test_the_templates_order_pillars_and_severities_as_the_rulebook_does(macros: str) -> None:
+    # layout() groups in the rulebook's order and passes scores by position (the pillar chart).
+    from evaluator.render import _environment
+    from evaluator.rulebook import PILLARS, SEVERITIES
+
+    module = _environment().get_template(macros).module
+    assert (tuple(module.PILLARS), tuple(module.SEVERITIES)) == (PILLARS, SEVERITIES)
