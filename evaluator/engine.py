@@ -128,15 +128,18 @@ class Projection:
     """
 
     def __init__(self, paths: Iterable[tuple[str, ...]]) -> None:
-        self.plan: dict[str, tuple[bool, dict[str, Any]]] = {}
+        #: key -> (its markers when the key is a field read, else None; the plan below it)
+        self.plan: dict[str, tuple[tuple[str, str] | None, dict[str, Any]]] = {}
         paths = set(paths)
         #: most properties a projected fact can hold (compile.property_bound)
         self.bound = property_bound(paths)
         for path in sorted(paths):
             level = self.plan
             for depth, part in enumerate(path):
-                leaf, below = level.get(part, (False, {}))
-                level[part] = (leaf or depth == len(path) - 1, below)
+                markers, below = level.get(part, (None, {}))
+                if depth == len(path) - 1:
+                    markers = (part + LENGTH_SUFFIX, part + SET_SUFFIX)
+                level[part] = (markers, below)
                 level = below
 
     def take(self, document: dict[str, Any]) -> dict[str, Any]:
@@ -144,17 +147,20 @@ class Projection:
         return _take(document, self.plan)
 
 
-def _take(source: dict[str, Any], plan: dict[str, tuple[bool, dict[str, Any]]]) -> dict[str, Any]:
+def _take(source: dict[str, Any], plan: dict[str, tuple[tuple[str, str] | None, dict[str, Any]]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for key, (leaf, below) in plan.items():
+    for key, (markers, below) in plan.items():
         value = source.get(key)
-        if below and isinstance(value, dict):
+        if value is None:  # a missing value has no markers either (normalise adds them to lists and sections)
+            continue
+        is_section = type(value) is dict
+        if below and is_section:
             out[key] = _take(value, below)
-        if leaf:
-            for marker in (key + LENGTH_SUFFIX, key + SET_SUFFIX):
+        if markers is not None:
+            for marker in markers:
                 if marker in source:
                     out[marker] = source[marker]
-            if value is not None and not isinstance(value, dict):
+            if not is_section:
                 out[key] = value
     return out
 

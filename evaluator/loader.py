@@ -78,6 +78,9 @@ class Position:
     column: int
 
 
+_FILE_START = Position(1, 1)
+
+
 @dataclass
 class SourceMap:
     """Field path -> position of its value (scalars) or of its key (collections).
@@ -95,7 +98,7 @@ class SourceMap:
         probe = tuple(path)
         while probe not in self.positions and probe:
             probe = probe[:-1]
-        return probe, self.positions.get(probe, Position(1, 1))
+        return probe, self.positions.get(probe) or _FILE_START
 
     def key_position(self, path: PathKey) -> Position:
         """Position of the key that introduces ``path`` (falls back to ``locate``)."""
