@@ -78,14 +78,18 @@ def _normalised(data: Any, exponents: list[float] | None) -> Any:
     if isinstance(data, dict):
         out: dict[str, Any] = {}
         for key, value in data.items():
-            if value is None:
-                continue
-            out[key] = _normalised(value, exponents)
-            if isinstance(value, list):
+            kind = type(value)
+            if kind is str or kind is bool:  # most values: no call
+                out[key] = value
+            elif kind is dict:
+                out[key] = _normalised(value, exponents)
+                out[key + SET_SUFFIX] = True
+            elif kind is list:
+                out[key] = _normalised(value, exponents)
                 out[key + LENGTH_SUFFIX] = len(value)
                 out[key + SET_SUFFIX] = True
-            elif isinstance(value, dict):
-                out[key + SET_SUFFIX] = True
+            elif value is not None:
+                out[key] = _normalised(value, exponents)
         return out
     if isinstance(data, list):
         return [_normalised(item, exponents) for item in data if item is not None]
