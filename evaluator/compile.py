@@ -86,13 +86,16 @@ _EXPONENT = re.compile(r'"(?:[^"\\]|\\.)*"|(?<![\w.])(-?\d+)(e[+-]?\d+)')
 _MAYBE_EXPONENT = re.compile(r"\de[+-]\d")
 
 
+_ENGINE_ENCODER = json.JSONEncoder(ensure_ascii=False)  # json.dumps would build one per call
+
+
 def engine_json(value: Any, exponents: bool = True) -> str:
     """JSON for the engine: ``1e-05`` becomes ``1.0e-05`` (it rejects a mantissa without '.').
 
     ``exponents=False`` promises that no float in ``value`` prints with an exponent (normalise()
     finds out), which skips scanning the text.
     """
-    text = json.dumps(value, ensure_ascii=False)
+    text = _ENGINE_ENCODER.encode(value)
     if not exponents or _MAYBE_EXPONENT.search(text) is None:  # the rewrite walks every string
         return text
     return _EXPONENT.sub(lambda m: m.group(0) if m.group(1) is None else f"{m.group(1)}.0{m.group(2)}", text)

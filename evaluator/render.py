@@ -88,8 +88,12 @@ def _visible_value(value: Any) -> Any:
     return visible(value, keep_layout=True) if type(value) is str and find_unsafe(value) else value
 
 
+_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": "))  # json.dumps builds one per call
+
+
 def tojson_compact(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
+    """``value`` as one line of JSON, for reading in a report."""
+    return _COMPACT.encode(value)
 
 
 @cache
