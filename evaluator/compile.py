@@ -112,6 +112,12 @@ class Shard:
     cost: int = 0
     #: ``rules`` as the engine's JSON, written once when compiling (a start reads it from the cache)
     definition: str = ""
+    sections: set[tuple[str, ...]] = field(default_factory=set)  # every section on the way to ``paths``
+
+    def bound_with(self, paths: set[tuple[str, ...]]) -> int:
+        """``property_bound`` of this shard's paths and ``paths`` (worked out from what is new)."""
+        new = paths - self.paths
+        return 3 * (len(self.paths) + len(new)) + len(self.sections | _sections(new))
 
 
 @record
@@ -269,7 +275,7 @@ def _add(shards: list[Shard], kind: str, stratum: Stratum, compiled: list[tuple[
     cost = sum(_term_cost(term) for _, _, term in compiled)
     # A judge fact carries one rule's paths, so only the rule count bounds a judge shard.
     if (not shards or shards[-1].cost + cost > SHARD_BUDGET
-            or (not judge and property_bound(shards[-1].paths | paths) > MAX_PROPERTIES)):
+            or (not judge and shards[-1].bound_with(paths) > MAX_PROPERTIES)):
         catch = SESSION_MARKER if item or judge else DISCRIMINATOR
         level = "" if item else str(stratum.level)
         shards.append(Shard(f"{prefix}_{stratum.kind}{level}_{kind}{len(shards)}",
@@ -282,6 +288,7 @@ def _add(shards: list[Shard], kind: str, stratum: Stratum, compiled: list[tuple[
         shard.targets[name] = target
     shard.cost += cost
     shard.paths |= paths
+    shard.sections |= _sections(paths)
     return len(shards) - 1
 
 
@@ -298,8 +305,12 @@ def uncertain_paths(rule_id: str, condition: c.Condition) -> set[tuple[str, ...]
 def property_bound(paths: set[tuple[str, ...]]) -> int:
     """Most properties a fact projected on ``paths`` can have: each path's value and its two
     markers, plus every section on the way."""
-    sections = {path[:depth] for path in paths for depth in range(1, len(path))}
-    return 3 * len(paths) + len(sections)
+    return 3 * len(paths) + len(_sections(paths))
+
+
+def _sections(paths: set[tuple[str, ...]]) -> set[tuple[str, ...]]:
+    """Every section on the way to ``paths``."""
+    return {path[:depth] for path in paths for depth in range(1, len(path))}
 
 
 def _term_cost(term: Term) -> int:

@@ -7,8 +7,10 @@ sessions).
 
 from __future__ import annotations
 
+import gc
 import pickle
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,6 +48,11 @@ class CheckedPacks:
     @classmethod
     def build(cls, dirs: tuple[Path, ...]) -> CheckedPacks:
         """Read, check, assemble and compile every rulebook (raises on the first bad pack)."""
+        with _collector_paused():
+            return cls._build(dirs)
+
+    @classmethod
+    def _build(cls, dirs: tuple[Path, ...]) -> CheckedPacks:
         packs = load_packs(dirs)
         slim = {key: for_evaluation(book) for key, book in assemble_all(packs).items()}
         books = {key: pickle.dumps((book, compiled(book)), protocol=pickle.HIGHEST_PROTOCOL)
@@ -54,8 +61,23 @@ class CheckedPacks:
 
     def load(self, key: tuple[str, str]) -> tuple[Rulebook, CompiledRulebook]:
         """One rulebook and its compiled rules."""
-        book, rules = pickle.loads(self.books[key])  # pickled by build() above
+        with _collector_paused():
+            book, rules = pickle.loads(self.books[key])  # pickled by build() above
         return book, rules
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a rulebook is built or unpickled: it creates thousands
+    of objects that all stay alive, and each collection would scan them all again (a third of
+    the time for 5,000 rules, and the part that grew faster than the rule count)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 @dataclass

@@ -149,6 +149,7 @@ def _frozen(value: Any) -> Any:
         return (list, tuple([item if type(item) is str else _frozen(item) for item in value]))
     return (kind, value)
 
+
 #: What the shipped templates can call, besides Jinja's own.
 TEMPLATE_GLOBALS: dict[str, Callable[..., Any]] = {
     "layout": layout, "once": once, "rows": rows, "count_outcome": count_outcome, "clamp_score": clamp_score,

@@ -131,3 +131,26 @@ def test_compiled_templates_are_cached_privately_and_render_the_same(cache_dir: 
     templates = cache_dir / "templates"
     assert (cold == warm, len(list(templates.glob("__jinja2_*.cache"))) >= 2,
             oct(templates.stat().st_mode & 0o777)) == (True, True, "0o700")
+
+
+def test_building_rulebooks_pauses_the_collector_and_always_restores_it(packs: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    import gc
+
+    from evaluator.errors import EvaluatorError
+    from evaluator.pipeline import CheckedPacks
+
+    seen: list[bool] = []
+    real = CheckedPacks._build.__func__  # type: ignore[attr-defined]
+
+    def spy(cls: type[CheckedPacks], dirs: tuple[Path, ...]) -> CheckedPacks:
+        seen.append(gc.isenabled())
+        return real(cls, dirs)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(CheckedPacks, "_build", classmethod(spy))
+    CheckedPacks.build((packs,))
+    assert (seen, gc.isenabled()) == ([False], True)
+    (packs / "broken.yaml").write_text("pack: [", encoding="utf-8")
+    with pytest.raises(EvaluatorError):
+        CheckedPacks.build((packs,))
+    assert gc.isenabled()
