@@ -420,11 +420,12 @@ def tune_collector() -> None:
     """Before checking many proposals: the rulebooks, templates and code loaded so far live as
     long as the process, so the cyclic garbage collector stops re-scanning them (``gc.freeze``),
     and it runs less often, since checking allocates many short-lived objects that reference
-    counting frees anyway (together 17 % less time per proposal, measured with reports)."""
+    counting frees anyway (together about a fifth less time per proposal, measured with
+    reports; a young generation of 100,000 objects rather than 20,000 saved another 6 %)."""
     import gc
 
     gc.freeze()
-    gc.set_threshold(20_000, 50, 100)
+    gc.set_threshold(100_000, 50, 100)
 
 
 def _check_chunk(items: list[Item]) -> list[Outcome]:

@@ -15,7 +15,7 @@ of their own template; every argument is part of the key, compared by type and v
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import jinja2
@@ -117,10 +117,27 @@ _MEMOS: dict[int, _Memo] = {}
 
 def once(macro: Callable[..., Any], *args: Any) -> Any:
     """``macro(*args)``, rendered once per distinct ``args`` in this process."""
+    return _rendered(macro, _memo_of(macro), args)
+
+
+def rows(macro: Callable[..., Any], items: list[dict[str, Any]], *keys: str) -> Any:
+    """``once(macro, item[key]...)`` for each of ``items``, each followed by a newline: a table's
+    rows in one call from the template."""
+    memo = _memo_of(macro)
+    texts = [_rendered(macro, memo, [item[key] for key in keys]) for item in items]
+    joined = "".join(f"{text}\n" for text in texts)
+    return type(texts[0])(joined) if texts else ""  # Markup stays Markup
+
+
+def _memo_of(macro: Callable[..., Any]) -> _Memo:
     code = macro._func.__code__  # type: ignore[attr-defined]  # a jinja2.runtime.Macro
     memo = _MEMOS.get(id(code))
     if memo is None or memo.code is not code:
         memo = _MEMOS[id(code)] = _Memo(code)
+    return memo
+
+
+def _rendered(macro: Callable[..., Any], memo: _Memo, args: Sequence[Any]) -> Any:
     key = tuple(map(_frozen, args))
     text = memo.texts.get(key)
     if text is None:
@@ -128,14 +145,6 @@ def once(macro: Callable[..., Any], *args: Any) -> Any:
             memo.texts.clear()
         text = memo.texts[key] = macro(*args)
     return text
-
-
-def rows(macro: Callable[..., Any], items: list[dict[str, Any]], *keys: str) -> Any:
-    """``once(macro, item[key]...)`` for each of ``items``, each followed by a newline: a table's
-    rows in one call from the template."""
-    texts = [once(macro, *[item[key] for key in keys]) for item in items]
-    joined = "".join(f"{text}\n" for text in texts)
-    return type(texts[0])(joined) if texts else ""  # Markup stays Markup
 
 
 def _frozen(value: Any) -> Any:
