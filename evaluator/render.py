@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, NamedTuple, overload
 
 from evaluator.packagedata import package_dir
-from evaluator.textsafe import find_unsafe, json_escape_unsafe, visible
+from evaluator.textsafe import find_unsafe_in_layout, json_escape_unsafe, visible
 
 FORMATS = ("text", "json", "markdown", "html")
 REPORT_TEMPLATES = {"markdown": ("report.md.j2", ".md"), "html": ("report.html.j2", ".html")}
@@ -85,7 +85,7 @@ def _visible_value(value: Any) -> Any:
 
     Markup (already-safe HTML from the templates themselves) passes unchanged.
     """
-    return visible(value, keep_layout=True) if type(value) is str and find_unsafe(value) else value
+    return visible(value, keep_layout=True) if type(value) is str and find_unsafe_in_layout(value) else value
 
 
 _COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": "))  # json.dumps builds one per call

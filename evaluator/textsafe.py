@@ -13,6 +13,8 @@ import re
 # C0 and C1 controls (tab included: it cannot move the cursor much, but alignment lies too),
 # DEL, and the bidirectional formatting characters (embeddings, overrides, isolates, marks).
 _UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
+# The same without newline and tab, for documents where they are layout.
+_UNSAFE_IN_LAYOUT = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
 # What the JSON encoder leaves raw: it escapes C0 controls itself, and a newline or tab between
 # tokens is layout, not data.
 _UNSAFE_IN_JSON = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
@@ -25,19 +27,14 @@ def visible(text: str, keep_layout: bool = False) -> str:
     With ``keep_layout``, newlines and tabs stay (for documents such as HTML and Markdown,
     where they are layout, not commands).
     """
-    if find_unsafe(text) is None:  # the usual case
+    unsafe = _UNSAFE_IN_LAYOUT if keep_layout else _UNSAFE
+    if unsafe.search(text) is None:  # the usual case
         return text
-    if keep_layout:
-        return _UNSAFE.sub(_escape_keeping_layout, text)
-    return _UNSAFE.sub(_escape, text)
+    return unsafe.sub(_escape, text)
 
 
-#: The first character ``visible`` would replace (None when there is none).
-find_unsafe = _UNSAFE.search
-
-
-def _escape_keeping_layout(match: re.Match[str]) -> str:
-    return match.group(0) if match.group(0) in "\n\t" else _escape(match)
+#: The first character ``visible(text, keep_layout=True)`` would replace (None when there is none).
+find_unsafe_in_layout = _UNSAFE_IN_LAYOUT.search
 
 
 def _escape(match: re.Match[str]) -> str:
