@@ -41,8 +41,6 @@ from evaluator.compile import (
 )
 from evaluator.errors import EngineError
 
-dumps = engine_json  # facts are written for the engine the same way as rulesets
-
 #: How the engine answers an assert: 0 handled, 1 no rule matched, 2 an identical fact is already
 #: in the session (then nothing fires).
 _HANDLED, _UNMATCHED = 0, 1
@@ -63,7 +61,7 @@ def normalise(data: Any, exponents: list[float] | None = None) -> Any:
 
     Every list ``k`` gets ``k__len`` (its length) and every section or list gets ``k__set``,
     so the engine can test list length and the presence of a section. Floats that print with an
-    exponent are appended to ``exponents`` when it is given (see ``dumps``). Raises
+    exponent are appended to ``exponents`` when it is given (see ``compile.engine_json``). Raises
     ``UnsafeValue`` with the path of the first value the engine cannot hold.
     """
     try:
@@ -219,7 +217,7 @@ class DurableAdapter:
         if unsafe:  # fired rule names are read straight out of the engine's JSON
             raise EngineError(f"rule name {unsafe[0]!r} in {shard.name} holds a quote or backslash")
         try:
-            handle: int = durable_core.create_ruleset(shard.name, shard.definition or dumps(shard.rules))
+            handle: int = durable_core.create_ruleset(shard.name, shard.definition or engine_json(shard.rules))
         except Exception as exc:  # noqa: BLE001 -- the engine raises bare Exceptions with error codes
             raise EngineError(f"the rule engine refused the compiled rules of {shard.name}: {exc}") from None
         return handle
@@ -328,7 +326,7 @@ class DurableAdapter:
         if marked:
             facts = [{**SESSION_MARKER, "sid": sid}, *facts]
         try:
-            code, state = durable_core.assert_facts(handle, dumps(facts, self.exponents))
+            code, state = durable_core.assert_facts(handle, engine_json(facts, self.exponents))
         except Exception as exc:  # noqa: BLE001 -- the engine raises bare Exceptions with error codes
             raise EngineError(f"the rule engine failed on ruleset {shard.name}: {exc}") from None
         try:
