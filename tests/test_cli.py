@@ -320,3 +320,21 @@ def test_limit_option_help_states_the_loader_defaults() -> None:
     helps = {option: param.help for param in command.params for option in param.opts if option in LIMIT_OPTIONS}
     assert {option: f"(default: {getattr(Limits(), field)}" in helps[option]
             for option, field in LIMIT_OPTIONS.items()} == dict.fromkeys(LIMIT_OPTIONS, True)
+
+
+@pytest.mark.parametrize("argv", [
+    ["check", "--help"], ["check"], ["check", "--bogus", "x.yaml"], ["check", "--format", "pdf", "x.yaml"],
+    ["schema", "--help"], ["init", "--help"], ["init"], ["explain"],
+])
+def test_a_command_run_alone_behaves_as_in_the_whole_app(capsys: pytest.CaptureFixture[str],
+                                                        monkeypatch: pytest.MonkeyPatch, argv: list[str]) -> None:
+    # main() builds only the command named first (cli._app_for): help, usage errors and exit
+    # codes must be those of the full application.
+    from evaluator import cli
+
+    assert [info.callback.__name__ for info in cli._app_for(argv).registered_commands] == [argv[0]]
+    alone = main(argv), capsys.readouterr()
+    monkeypatch.setattr(cli, "_app_for", lambda args: cli.app)
+    whole = main(argv), capsys.readouterr()
+    assert alone == whole
+    assert alone[0] in (0, 2)
