@@ -328,9 +328,10 @@ class _Builder:
             if key in lines:
                 raise self._fail(key_event, f"duplicate key '{key}' (first defined on line {lines[key]})", child)
             lines[key] = key_event.start_mark.line + 1
-            scalar = isinstance(value_event, yaml.ScalarEvent | yaml.AliasEvent)
-            self._put(self.source_map.positions, child, _position(value_event if scalar else key_event), True)
-            self._put(self.source_map.keys, child, _position(key_event), True)
+            key_position = _position(key_event)
+            scalar = isinstance(value_event, (yaml.ScalarEvent, yaml.AliasEvent))
+            self._put(self.source_map.positions, child, _position(value_event) if scalar else key_position, True)
+            self._put(self.source_map.keys, child, key_position, True)
             out[key] = self._node(value_event, child, depth + 1)
         return {**merged, **out} if merged else out
 
@@ -491,7 +492,8 @@ def _short(tag: str) -> str:
 
 
 def _position(event: yaml.Event) -> Position:
-    return Position(*_mark_of(event.start_mark))
+    mark = event.start_mark
+    return Position(mark.line + 1, mark.column + 1) if mark is not None else Position(0, 0)
 
 
 def _syntax_error(exc: yaml.MarkedYAMLError, name: str) -> InputError:
