@@ -172,11 +172,17 @@ def project(document: dict[str, Any], paths: Iterable[tuple[str, ...]]) -> dict[
     return Projection(paths).take(document)
 
 
-def list_at(document: dict[str, Any], path: tuple[str, ...]) -> list[Any] | None:
-    """The list at ``path`` in a (normalised) document, or None when there is none."""
+def node_at(document: dict[str, Any], path: tuple[str, ...]) -> Any:
+    """The value at ``path`` in a (normalised) document or fact, or None when there is none."""
     node: Any = document
     for part in path:
         node = node.get(part) if isinstance(node, dict) else None
+    return node
+
+
+def list_at(document: dict[str, Any], path: tuple[str, ...]) -> list[Any] | None:
+    """The list at ``path`` in a (normalised) document, or None when there is none."""
+    node = node_at(document, path)
     return node if isinstance(node, list) else None
 
 
@@ -247,10 +253,10 @@ class DurableAdapter:
         for rule_id in rule_ids:
             projection = self._projection(f"{stratum.level}:{rule_id}", stratum.reads[rule_id])
             fact = {"kind": "judge", "j": rule_id, **(projection.take(document) if projection else {})}
-            shard = stratum.judges[stratum.judged_in[rule_id]]
+            index = stratum.judged_in[rule_id]
             if projection is not None and projection.bound > MAX_PROPERTIES:
-                _check_size(shard, fact)
-            facts_by_shard.setdefault(stratum.judged_in[rule_id], []).append(fact)
+                _check_size(stratum.judges[index], fact)
+            facts_by_shard.setdefault(index, []).append(fact)
         hits: set[Target] = set()
         for index, facts in sorted(facts_by_shard.items()):
             shard = stratum.judges[index]
@@ -342,13 +348,7 @@ class DurableAdapter:
 
 def _doubtful(fact: dict[str, Any], uncertain: tuple[tuple[str, ...], ...]) -> bool:
     """Whether a value that can leave the item's ``where`` unknown is missing from its fact."""
-    for path in uncertain:
-        node: Any = fact
-        for part in path:
-            node = node.get(part) if isinstance(node, dict) else None
-        if node is None:
-            return True
-    return False
+    return any(node_at(fact, path) is None for path in uncertain)
 
 
 def _item_truth(qid: str, index: int, on_screen: bool, on_judge: bool, doubtful: bool, exhaustive: bool,

@@ -20,7 +20,7 @@ from evaluator.compile import (
     compile_rulebook,
     match_marker,
 )
-from evaluator.engine import DurableAdapter, UnsafeValue, normalise
+from evaluator.engine import DurableAdapter, UnsafeValue, node_at, normalise
 from evaluator.errors import EngineError, InputError, Problem, RuleFileError
 from evaluator.loader import dotted
 from evaluator.model import Proposal
@@ -140,12 +140,11 @@ class Evaluator:
         on_screen = {(t.rule_id, t.role) for t in hits}
         on_judge = {(t.rule_id, t.role) for t in confirmed}
         if clash := sorted(on_screen & on_judge):
-            raise EngineError(f"rule {clash[0][0]}: its {clash[0][1]} condition came out both true and false")
+            raise _both_forms(clash[0])
         for rule_id in sorted(judged):  # a judged rule's other conditions are decided twice: they must agree
             for key in screening.rule_keys[rule_id]:
                 if key not in doubtful and (key in on_screen) == (key in on_judge):
-                    raise EngineError(f"rule {key[0]}: its {key[1]} condition reads only present values "
-                                      "but the engine found it neither true nor false")
+                    raise _neither_form(key)
         # A condition has the unscreened form unless its screen fired or it is doubtful and unjudged.
         out: dict[tuple[str, str], Truth] = dict.fromkeys(screening.keys, screening.other)
         out.update(dict.fromkeys(doubtful - on_judge, "unknown"))
@@ -256,9 +255,9 @@ class Screening:
         self.screened, self.other = _name(screened), _name(not screened)
         #: every condition of the stratum, in order
         self.keys = list(stratum.uncertain)
-        #: condition -> (the values whose absence makes it doubtful, its screen target, its judge target)
-        self.conditions = {key: (frozenset(reads), Target(key[0], key[1], screened), Target(key[0], key[1], not screened))
-                           for key, reads in stratum.uncertain.items()}
+        #: condition -> (its screen target, its judge target), for the exhaustive cross-check
+        self.conditions = {key: (Target(key[0], key[1], screened), Target(key[0], key[1], not screened))
+                           for key in stratum.uncertain}
         #: value -> the conditions its absence makes doubtful
         self.by_path: dict[tuple[str, ...], list[tuple[str, str]]] = {}
         #: rule id -> its conditions
@@ -270,33 +269,34 @@ class Screening:
 
     def doubtful(self, document: dict[str, Any]) -> set[tuple[str, str]]:
         """The conditions that read a value missing from ``document``."""
-        return {key for path, keys in self.by_path.items() if not _present(document, path) for key in keys}
+        return {key for path, keys in self.by_path.items() if node_at(document, path) is None for key in keys}
 
 
 def _cross_checked(screening: Screening, hits: set[Target], doubtful: set[tuple[str, str]]) -> dict[tuple[str, str], Truth]:
     """Every condition's verdict from both of its forms, raising where screen and judge disagree."""
     out: dict[tuple[str, str], Truth] = {}
-    for key, (_, screen_target, judge_target) in screening.conditions.items():
+    for key, (screen_target, judge_target) in screening.conditions.items():
         on_screen, on_judge = screen_target in hits, judge_target in hits
         if on_screen and on_judge:
-            raise EngineError(f"rule {key[0]}: its {key[1]} condition came out both true and false")
+            raise _both_forms(key)
         if key not in doubtful and on_screen == on_judge:
-            raise EngineError(f"rule {key[0]}: its {key[1]} condition reads only present values "
-                              "but the engine found it neither true nor false")
+            raise _neither_form(key)
         out[key] = screening.screened if on_screen else screening.other if on_judge or key not in doubtful \
             else "unknown"
     return out
 
 
+def _both_forms(key: tuple[str, str]) -> EngineError:
+    return EngineError(f"rule {key[0]}: its {key[1]} condition came out both true and false")
+
+
+def _neither_form(key: tuple[str, str]) -> EngineError:
+    return EngineError(f"rule {key[0]}: its {key[1]} condition reads only present values "
+                       "but the engine found it neither true nor false")
+
+
 def _name(truth: bool) -> Truth:
     return "true" if truth else "false"
-
-
-def _present(document: dict[str, Any], path: tuple[str, ...]) -> bool:
-    node: Any = document
-    for part in path:
-        node = node.get(part) if isinstance(node, dict) else None
-    return node is not None
 
 
 __all__ = ["OUTCOMES", "DeriveRule", "Evaluation", "Evaluator", "FactValue", "RuleResult", "TraceStep"]
