@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 import evaluator
 
 T = TypeVar("T")
-FORMAT = 1  # bump when the pickled classes change shape in a way the source hash cannot see
+FORMAT = 2  # bump when the pickled classes change shape in a way the source hash cannot see
 DISABLED = {"off", "0", "no", "false", ""}
 KEEP = 8
 

@@ -17,10 +17,11 @@ Every pattern starts with a discriminator (``kind: proposal``, ``item`` or ``jud
 pattern can match the engine's session-state document (which otherwise re-fires rules forever).
 
 Quantifiers (every/some/none over a list) run in a first pass: each list item is asserted as
-its own fact (``kind: item``, ``q: <quantifier id>``, ``i: <index>``, the item under ``it``:
-the engine treats a top-level ``id`` as the fact's identity) and item rules judge it
-true or false; the adapter folds the item verdicts and the rule reads the result from
-``__q.<quantifier id>`` ("T" or "F"; absent when unknown). ``$or`` inside ``$iany``/``$iall``
+its own fact (``kind: item``, ``g: <item group>``, ``i: <index>``, the item under ``it``:
+the engine treats a top-level ``id`` as the fact's identity), once for all the quantifiers over
+its list that share a group (``ItemGroup``), and item rules judge it true or false; the adapter
+folds the item verdicts and the rule reads the result from ``__q.<quantifier id>`` ("T" or
+"F"; absent when unknown). ``$or`` inside ``$iany``/``$iall``
 and ``$not`` around ``$iany`` were measured to give wrong answers, so neither is ever emitted.
 """
 
@@ -47,6 +48,7 @@ DERIVED_ROOT = "derived"
 QUANTIFIER_ROOT = "__q"
 ITEM_DISCRIMINATOR = {"kind": "item"}
 JUDGE_DISCRIMINATOR = {"kind": "judge"}  # a judge fact is {"kind": "judge", "j": <rule id>, ...}
+ITEM_JUDGE_DISCRIMINATOR = {"kind": "item_judge"}  # a doubtful item, asserted a second time
 #: Item and judge sessions hold many facts: one marker fact meets their catch-all, so it fires
 #: once per session instead of once per fact (facts that match nothing are then legal).
 SESSION_MARKER = {"kind": "session"}
@@ -54,6 +56,10 @@ ITEM_ROOT = "it"  # an item is asserted as {"kind": "item", "q": ..., "i": ..., 
 #: Alpha branches per ruleset. Below the engine's 64 simultaneously-true limit, which a node
 #: can only reach with that many distinct child conditions; one branch per DNF term.
 SHARD_BUDGET = 60
+#: Judge terms per ruleset. A judge fact meets only its own rule's terms (it is discriminated on
+#: the rule), so this bounds the ruleset's size, well below the engine's 4,096 rules, not the
+#: number of conditions true at once.
+JUDGE_BUDGET = 1_000
 #: DNF terms one rule condition may expand to (both polarities together).
 MAX_TERMS_PER_RULE = SHARD_BUDGET
 #: Properties one asserted fact may carry; the engine refuses more than 255 (error 302).
@@ -103,13 +109,19 @@ def engine_json(value: Any, exponents: bool = True) -> str:
 
 @dataclass
 class Shard:
-    """One durable ruleset: rule name -> definition (without ``run``), and what it reads."""
+    """One durable ruleset: rule name -> definition (without ``run``), and what it reads.
+
+    It holds both forms of each of its rules' conditions: the screen's (``cost`` terms, met by
+    the proposal or item fact) and the judges' (``judge_cost`` terms, each met only by its own
+    rule's or group's judge facts, sent in the same session).
+    """
 
     name: str
     rules: dict[str, dict[str, Any]] = field(default_factory=dict)
     targets: dict[str, Target] = field(default_factory=dict)
     paths: set[tuple[str, ...]] = field(default_factory=set)
     cost: int = 0
+    judge_cost: int = 0
     #: ``rules`` as the engine's JSON, written once when compiling (a start reads it from the cache)
     definition: str = ""
     sections: set[tuple[str, ...]] = field(default_factory=set)  # every section on the way to ``paths``
@@ -138,34 +150,52 @@ class Quantifier:
         return frozenset(p[1:] for p in paths)
 
 
+@record
+class ItemGroup:
+    """Quantifiers over the same list whose items are asserted once for all of them.
+
+    An item fact carries what any member's ``where`` reads (``reads``; None: the whole item)
+    and meets every member's item rules, which sit in one shard (``shard``). Halving the
+    item facts halved the item pass: most lists are tested by two or three rules.
+    """
+
+    gid: int
+    path: tuple[str, ...]
+    qids: tuple[str, ...]
+    reads: frozenset[tuple[str, ...]] | None
+    shard: int
+
+
 @dataclass
 class Stratum:
     """Shards that run together on the same fact; derive strata precede the require stratum.
 
-    ``shards`` screen every proposal with one polarity of each condition: F for require
+    Each shard screens every proposal with one polarity of each condition: F for require
     rules and for list items (a well-prepared proposal fires almost nothing), T for derive
     rules (they must fire to set facts). When every field a condition reads is present, the
     engine decides it and "did not fire" means the other polarity. Only for a condition that
-    reads a missing field (listed in ``uncertain``) does the evaluator also fire the ``judges``
-    holding its other polarity, to tell "true" or "false" from "unknown".
+    reads a missing field (listed in ``uncertain``) does the evaluator also ask the judge
+    rules holding its other polarity, to tell "true" or "false" from "unknown".
 
-    A judge shard discriminates on the rule (``j``), like the item shards on the quantifier:
-    every doubtful rule of a shard becomes one small fact, and all of them go to the engine in
-    one session. The item stratum's judges discriminate on the quantifier, like its screens,
-    and judge the doubtful items, each its own fact.
+    A shard's judge rules discriminate on the rule (``kind: judge``, ``j``): every doubtful
+    rule becomes one small fact, asserted in the same session as the proposal fact, so judging
+    costs no session of its own. In the item stratum the screens discriminate on the item
+    group (``kind: item``, ``g``) and a doubtful item is asserted a second time for the judges
+    (``kind: item_judge``, ``g``).
     """
 
     level: int
     kind: str  # "derive", "require" or "items"
     rule_ids: list[str] = field(default_factory=list)
     shards: list[Shard] = field(default_factory=list)
-    judges: list[Shard] = field(default_factory=list)
     #: (rule id, role) -> engine paths whose absence can leave that condition unknown
     uncertain: dict[tuple[str, str], tuple[tuple[str, ...], ...]] = field(default_factory=dict)
-    #: rule id -> index into ``judges`` of the shard holding its other polarity
-    judged_in: dict[str, int] = field(default_factory=dict)
+    #: rule id (quantifier id in the item stratum) -> index into ``shards`` of the shard holding it
+    shard_of: dict[str, int] = field(default_factory=dict)
     #: rule id -> engine paths its conditions read (what its judge fact carries)
     reads: dict[str, frozenset[tuple[str, ...]]] = field(default_factory=dict)
+    #: the item stratum's groups, in shard order
+    groups: list[ItemGroup] = field(default_factory=list)
 
     @property
     def screened_truth(self) -> bool:
@@ -191,8 +221,7 @@ class CompiledRulebook:
 
     def definitions(self) -> dict[str, dict[str, dict[str, Any]]]:
         """All rulesets as durable JSON (stable order): what the golden tests compare."""
-        return {shard.name: shard.rules for stratum in [self.items, *self.strata]
-                for shard in [*stratum.shards, *stratum.judges]}
+        return {shard.name: shard.rules for stratum in [self.items, *self.strata] for shard in stratum.shards}
 
 
 def compile_rulebook(rulebook: Rulebook, prefix: str = "sbx") -> CompiledRulebook:
@@ -207,8 +236,8 @@ def compile_rulebook(rulebook: Rulebook, prefix: str = "sbx") -> CompiledRuleboo
             quantifiers.update(found)
             owners.update(dict.fromkeys(found, rule))
     items = Stratum(-1, "items")
-    for qid, quantifier in quantifiers.items():
-        _place(items, qid, [("item", quantifier.where)], prefix, owners[qid], item=True)
+    for members in _item_groups(quantifiers, owners):
+        _place_group(items, members, prefix)
     strata: list[Stratum] = []
     levels = sorted(set(rulebook.levels.values()))
     for level in levels:
@@ -224,7 +253,7 @@ def compile_rulebook(rulebook: Rulebook, prefix: str = "sbx") -> CompiledRuleboo
     patterns = {site: compile_pattern(site[1]) for rule in rules for _, condition in rule.conditions
                 for site in sorted(match_sites(condition))}
     for stratum in [items, *strata]:
-        for shard in [*stratum.shards, *stratum.judges]:
+        for shard in stratum.shards:
             shard.definition = engine_json(shard.rules)
     return CompiledRulebook(rulebook, items, quantifiers, strata, patterns)
 
@@ -245,51 +274,147 @@ def _collect_quantifiers(rule_id: str, condition: c.Condition, out: dict[str, Qu
             _collect_quantifiers(rule_id, part, out)
 
 
-def _place(stratum: Stratum, rule_id: str, groups: list[tuple[str, c.Condition]], prefix: str,
-           rule: DeriveRule | RequireRule, item: bool = False) -> None:
-    compiled: dict[bool, list[tuple[str, Target, Term]]] = {True: [], False: []}
+Compiled = list[tuple[Target, Term]]  # each DNF term of a condition's polarity, and what it means
+
+
+def _compiled(rule_id: str, groups: list[tuple[str, c.Condition]],
+              rule: DeriveRule | RequireRule) -> dict[bool, Compiled]:
+    """Both polarities of a rule's conditions, as named DNF terms."""
+    compiled: dict[bool, Compiled] = {True: [], False: []}
     for role, condition in groups:
         for truth in (True, False):
             terms = truth_terms(condition, truth, rule)
-            for index, term in enumerate(terms):
-                name = f"{rule_id}|{role}|{'T' if truth else 'F'}|{index}"
-                compiled[truth].append((name, Target(rule_id, role, truth), term))
-    cost = sum(_term_cost(term) for terms in compiled.values() for _, _, term in terms)
+            compiled[truth] += [(Target(rule_id, role, truth), term) for term in terms]
+    cost = sum(_term_cost(term) for terms in compiled.values() for _, term in terms)
     if cost > MAX_TERMS_PER_RULE:
         raise CompileError(rule, f"its conditions expand to {cost} engine branches; the limit is "
                            f"{MAX_TERMS_PER_RULE}. Split the rule or simplify any/in lists.")
-    paths = set() if item else {p for _, condition in groups for p in _projection(rule_id, condition)}
+    return compiled
+
+
+def _place(stratum: Stratum, rule_id: str, groups: list[tuple[str, c.Condition]], prefix: str,
+           rule: DeriveRule | RequireRule) -> None:
+    compiled = _compiled(rule_id, groups, rule)
+    paths = {p for _, condition in groups for p in _projection(rule_id, condition)}
     stratum.rule_ids.append(rule_id)
     screened = stratum.screened_truth
-    _add(stratum.shards, "", stratum, compiled[screened], paths, prefix, item)
-    stratum.judged_in[rule_id] = _add(stratum.judges, "judge_", stratum, compiled[not screened], paths,
-                                      prefix, item, judge=True)
+    shard = _shard_for(stratum, compiled[screened], compiled[not screened], paths, prefix)
+    _fill(stratum.shards[shard], compiled[screened], [dict(DISCRIMINATOR)])
+    _fill(stratum.shards[shard], compiled[not screened], [dict(JUDGE_DISCRIMINATOR), {"j": rule_id}])
+    stratum.shards[shard].paths |= paths
+    stratum.shards[shard].sections |= _sections(paths)
+    stratum.shard_of[rule_id] = shard
     stratum.reads[rule_id] = frozenset(paths)
     for role, condition in groups:
         stratum.uncertain[(rule_id, role)] = tuple(sorted(uncertain_paths(rule_id, condition)))
 
 
-def _add(shards: list[Shard], kind: str, stratum: Stratum, compiled: list[tuple[str, Target, Term]],
-         paths: set[tuple[str, ...]], prefix: str, item: bool, judge: bool = False) -> int:
-    """Put one rule's terms in the last shard of ``shards``, opening a new one when it is full."""
-    cost = sum(_term_cost(term) for _, _, term in compiled)
-    # A judge fact carries one rule's paths, so only the rule count bounds a judge shard.
-    if (not shards or shards[-1].cost + cost > SHARD_BUDGET
-            or (not judge and shards[-1].bound_with(paths) > MAX_PROPERTIES)):
-        catch = SESSION_MARKER if item or judge else DISCRIMINATOR
+def _item_groups(quantifiers: dict[str, Quantifier],
+                 owners: dict[str, DeriveRule | RequireRule]) -> list[list[tuple[Quantifier, dict[bool, Compiled]]]]:
+    """Quantifiers grouped by list, each group small enough for one shard and one item fact."""
+    by_list: dict[tuple[str, ...], list[Quantifier]] = {}
+    for quantifier in quantifiers.values():
+        by_list.setdefault(quantifier.path, []).append(quantifier)
+    groups: list[list[tuple[Quantifier, dict[bool, Compiled]]]] = []
+    for members in by_list.values():
+        current: list[tuple[Quantifier, dict[bool, Compiled]]] = []
+        for quantifier in members:
+            compiled = _compiled(quantifier.qid, [("item", quantifier.where)], owners[quantifier.qid])
+            if current and not _fits_one_group([*current, (quantifier, compiled)]):
+                groups.append(current)
+                current = []
+            current.append((quantifier, compiled))
+        groups.append(current)
+    return groups
+
+
+def _fits_one_group(members: list[tuple[Quantifier, dict[bool, Compiled]]]) -> bool:
+    """Whether an item fact and a shard can hold these quantifiers together: screen and judge
+    terms within budget, and an item fact (plus ``it``, ``kind``, ``g``, ``i``, ``sid``)
+    within the property limit."""
+    reads = _group_reads([quantifier for quantifier, _ in members])
+    return (sum(len(compiled[False]) for _, compiled in members) <= SHARD_BUDGET
+            and sum(len(compiled[True]) for _, compiled in members) <= JUDGE_BUDGET
+            and (reads is None or property_bound(set(reads)) + 5 <= MAX_PROPERTIES))
+
+
+def _group_reads(members: list[Quantifier]) -> frozenset[tuple[str, ...]] | None:
+    reads = [quantifier.item_reads for quantifier in members]
+    return None if any(r is None for r in reads) else frozenset().union(*reads)  # type: ignore[arg-type]
+
+
+def _place_group(stratum: Stratum, members: list[tuple[Quantifier, dict[bool, Compiled]]], prefix: str) -> None:
+    """Put one item group's rules in one shard; ``screened_truth`` is False for items."""
+    screens = [term for _, compiled in members for term in compiled[False]]
+    judges = [term for _, compiled in members for term in compiled[True]]
+    shard = _shard_for(stratum, screens, judges, set(), prefix)
+    gid = len(stratum.groups)
+    _fill(stratum.shards[shard], screens, [dict(ITEM_DISCRIMINATOR), {"g": gid}])
+    _fill(stratum.shards[shard], judges, [dict(ITEM_JUDGE_DISCRIMINATOR), {"g": gid}])
+    quantifiers = [quantifier for quantifier, _ in members]
+    stratum.groups.append(ItemGroup(gid, quantifiers[0].path, tuple(q.qid for q in quantifiers),
+                                    _group_reads(quantifiers), shard))
+    for quantifier in quantifiers:
+        stratum.rule_ids.append(quantifier.qid)
+        stratum.shard_of[quantifier.qid] = shard
+        stratum.uncertain[(quantifier.qid, "item")] = tuple(sorted(uncertain_paths(quantifier.qid, quantifier.where)))
+
+
+def _shard_for(stratum: Stratum, screens: Compiled, judges: Compiled, paths: set[tuple[str, ...]],
+               prefix: str) -> int:
+    """The index of the last shard when these terms fit in it, else of a new one."""
+    shards = stratum.shards
+    item = stratum.kind == "items"
+    screen_cost = sum(_term_cost(term) for _, term in screens)
+    judge_cost = sum(_term_cost(term) for _, term in judges)
+    if (not shards or shards[-1].cost + screen_cost > SHARD_BUDGET
+            or shards[-1].judge_cost + judge_cost > JUDGE_BUDGET
+            or (not item and shards[-1].bound_with(paths) > MAX_PROPERTIES)):
+        catch = SESSION_MARKER if item else DISCRIMINATOR
         level = "" if item else str(stratum.level)
-        shards.append(Shard(f"{prefix}_{stratum.kind}{level}_{kind}{len(shards)}",
+        shards.append(Shard(f"{prefix}_{stratum.kind}{level}_{len(shards)}",
                             {CATCH_ALL: {"all": [{"m": dict(catch)}], "pri": 65535}}))
-    shard = shards[-1]
-    for name, target, term in compiled:
-        discriminator = ([dict(ITEM_DISCRIMINATOR), {"q": target.rule_id}] if item else
-                         [dict(JUDGE_DISCRIMINATOR), {"j": target.rule_id}] if judge else [dict(DISCRIMINATOR)])
-        shard.rules[name] = _durable_rule(term, discriminator)
-        shard.targets[name] = target
-    shard.cost += cost
-    shard.paths |= paths
-    shard.sections |= _sections(paths)
+    shards[-1].cost += screen_cost
+    shards[-1].judge_cost += judge_cost
     return len(shards) - 1
+
+
+def _fill(shard: Shard, compiled: Compiled, discriminator: list[dict[str, Any]]) -> None:
+    """One durable rule per condition and polarity, its DNF terms joined by ``$or``.
+
+    A session costs the engine about half a microsecond for every rule in its ruleset, fired
+    or not (each rule's join node gets 8 KB of fresh state), so one rule per term made every
+    session a third dearer. A condition with very many alternatives is cut into several rules
+    (``_chunks``).
+    """
+    terms: dict[Target, list[Term]] = {}
+    for target, term in compiled:
+        terms.setdefault(target, []).append(term)
+    for target, alternatives in terms.items():
+        name = f"{target.rule_id}|{target.role}|{'T' if target.truth else 'F'}"
+        for index, chunk in enumerate(_chunks(alternatives)):
+            shard.rules[f"{name}|{index}"] = _durable_rule(chunk, [dict(d) for d in discriminator])
+            shard.targets[f"{name}|{index}"] = target
+
+
+#: Entries one rule may add to its join node's expression list, below the engine's 32 (error
+#: 113): the discriminator's ``$and`` and the ``$or`` take two each (start and end), an
+#: alternative of several tests two more, and a test comparing two fields one.
+MAX_RULE_EXPRESSIONS = 28
+
+
+def _chunks(terms: list[Term]) -> list[list[Term]]:
+    """Alternatives of one condition, cut where a rule would hold too many expressions."""
+    chunks: list[list[Term]] = []
+    used = 0
+    for term in terms:
+        cost = (2 if len(term) > 1 else 0) + sum('"$m"' in text for _, text in term)
+        if not chunks or used + cost > MAX_RULE_EXPRESSIONS - 4:
+            chunks.append([])
+            used = 0
+        chunks[-1].append(term)
+        used += cost
+    return chunks
 
 
 def uncertain_paths(rule_id: str, condition: c.Condition) -> set[tuple[str, ...]]:
@@ -317,9 +442,18 @@ def _term_cost(term: Term) -> int:
     return 1
 
 
-def _durable_rule(term: Term, discriminator: list[dict[str, Any]]) -> dict[str, Any]:
-    conds: list[Any] = [*discriminator, *(json.loads(text) for _, text in term)]
+def _durable_rule(terms: list[Term], discriminator: list[dict[str, Any]]) -> dict[str, Any]:
+    """The discriminator, then the one term's tests or an ``$or`` of the terms."""
+    if len(terms) == 1:
+        conds: list[Any] = [*discriminator, *(json.loads(text) for _, text in terms[0])]
+    else:
+        conds = [*discriminator, {"$or": [_conjunction(term) for term in terms]}]
     return {"all": [{"m": conds[0] if len(conds) == 1 else {"$and": conds}}]}
+
+
+def _conjunction(term: Term) -> dict[str, Any]:
+    tests = [json.loads(text) for _, text in term]
+    return tests[0] if len(tests) == 1 else {"$and": tests}
 
 
 def truth_terms(condition: c.Condition, truth: bool, rule: DeriveRule | RequireRule) -> list[Term]:

@@ -32,7 +32,7 @@ from evaluator.compile import (
     SESSION_MARKER,
     SET_SUFFIX,
     CompiledRulebook,
-    Quantifier,
+    ItemGroup,
     Shard,
     Stratum,
     Target,
@@ -203,7 +203,7 @@ class DurableAdapter:
         #: whether the facts of the proposal being evaluated hold a float printed with an exponent
         self.exponents = True
         for stratum in [compiled.items, *compiled.strata]:
-            for shard in stratum.shards:  # judges are registered when first needed
+            for shard in stratum.shards:
                 self._register(shard)
 
     def _register(self, shard: Shard) -> int:
@@ -234,94 +234,96 @@ class DurableAdapter:
             durable_core.delete_ruleset(handle)
         self._handles.clear()
 
-    def fire(self, shards: Iterable[Shard], document: dict[str, Any]) -> set[Target]:
-        """Assert ``document`` into each shard; return the targets of every rule that fired."""
+    def fire(self, stratum: Stratum, judged: Iterable[str], document: dict[str, Any]) -> set[Target]:
+        """Screen ``document`` with each shard of ``stratum``; return the targets of every rule that fired.
+
+        Each rule in ``judged`` also meets its judge (its other polarity) as one small fact of
+        its own, in the same session as the proposal fact of the shard that holds it.
+        """
+        judges: dict[int, list[dict[str, Any]]] = {}
+        for rule_id in judged:
+            projection = self._projection(f"{stratum.level}:{rule_id}", stratum.reads[rule_id])
+            fact = {"kind": "judge", "j": rule_id, **(projection.take(document) if projection else {})}
+            index = stratum.shard_of[rule_id]
+            if projection is not None and projection.bound > MAX_PROPERTIES:
+                _check_size(stratum.shards[index], fact)
+            judges.setdefault(index, []).append(fact)
         hits: set[Target] = set()
-        for shard in shards:
+        for index, shard in enumerate(stratum.shards):
             projection = self._projection(shard.name, shard.paths)
             fact = projection.take(document) if projection is not None else {}
             fact["kind"] = "proposal"
             targets = shard.targets
-            for name, _ in self._session(shard, [fact]):
+            mine = judges.get(index)
+            # A judge fact may match nothing (its condition is unknown); the proposal fact always
+            # meets the catch-all, so an action still runs.
+            for name, _ in self._session(shard, [fact, *mine] if mine else [fact], tolerant=bool(mine)):
                 if name in targets:
                     hits.add(targets[name])
         return hits
 
-    def fire_judges(self, stratum: Stratum, rule_ids: Iterable[str], document: dict[str, Any]) -> set[Target]:
-        """Ask each rule's judge for its other polarity: one fact per rule, one session per shard."""
-        facts_by_shard: dict[int, list[dict[str, Any]]] = {}
-        for rule_id in rule_ids:
-            projection = self._projection(f"{stratum.level}:{rule_id}", stratum.reads[rule_id])
-            fact = {"kind": "judge", "j": rule_id, **(projection.take(document) if projection else {})}
-            index = stratum.judged_in[rule_id]
-            if projection is not None and projection.bound > MAX_PROPERTIES:
-                _check_size(stratum.judges[index], fact)
-            facts_by_shard.setdefault(index, []).append(fact)
-        hits: set[Target] = set()
-        for index, facts in sorted(facts_by_shard.items()):
-            shard = stratum.judges[index]
-            fired = self._session(shard, facts, marked=True)
-            hits.update(shard.targets[name] for name, _ in fired if name in shard.targets)
-        return hits
-
-    def _item_fact(self, shard: Shard, quantifier: Quantifier, index: int, item: Any) -> dict[str, Any]:
-        """An item's fact: what of it the quantifier's ``where`` reads (an item can hold long texts)."""
-        projection = self._projection(f"item:{quantifier.qid}", quantifier.item_reads)
+    def _item_fact(self, shard: Shard, group: ItemGroup, index: int, item: Any) -> dict[str, Any]:
+        """An item's fact: what of it the group's ``where`` tests read (an item can hold long texts)."""
+        projection = self._projection(f"group:{group.gid}", group.reads)
         if isinstance(item, dict) and projection is not None:
             item = projection.take(item)
         # "i" first: the engine echoes each fact as sent, so the index is read without parsing it
-        fact = {"i": index, "kind": "item", "q": quantifier.qid, ITEM_ROOT: item}
+        fact = {"i": index, "kind": "item", "g": group.gid, ITEM_ROOT: item}
         if projection is None or projection.bound + 1 > MAX_PROPERTIES:  # + 1: the item's own section
             _check_size(shard, fact)
         return fact
 
-    def fire_items(self, stratum: Stratum, quantifiers: dict[str, Quantifier], document: dict[str, Any],
+    def fire_items(self, stratum: Stratum, document: dict[str, Any],
                    exhaustive: bool = False) -> dict[str, list[bool | None]]:
         """Every item of every quantified list, judged true, false or unknown (None), by quantifier.
 
-        Each item is its own fact. The screens hold the false form of each ``where``: an item
-        that fires nothing is true, unless a value its ``where`` reads is missing; only such a
-        doubtful item meets the judges (the true form) too. ``exhaustive`` judges every item and
-        checks that screen and judge agree (see ``Evaluator``).
+        Each item is one fact for its whole group (``compile.ItemGroup``). The screen holds the
+        false form of each ``where``: an item that fires nothing is true, unless a value its
+        ``where`` reads is missing; only such a doubtful item is asserted a second time, for the
+        judges (the true form), in the same session. ``exhaustive`` judges every item and checks
+        that screen and judge agree (see ``Evaluator``).
         """
-        facts: dict[str, list[dict[str, Any]]] = {}
-        screens: list[tuple[Shard, list[dict[str, Any]]]] = []
-        for shard in stratum.shards:
-            mine: list[dict[str, Any]] = []
-            for qid in dict.fromkeys(t.rule_id for t in shard.targets.values()):
-                items = list_at(document, quantifiers[qid].path)
-                if items is not None:
-                    facts[qid] = [self._item_fact(shard, quantifiers[qid], i, item) for i, item in enumerate(items)]
-                    mine += facts[qid]
-            screens.append((shard, mine))
-        doubtful = {(qid, fact["i"]) for qid, group in facts.items()
-                    for fact in group if _doubtful(fact, stratum.uncertain[(qid, "item")])}
-        judges: dict[int, list[dict[str, Any]]] = {}
-        for qid, group in facts.items():
-            for fact in group:
-                if exhaustive or (qid, fact["i"]) in doubtful:
-                    judges.setdefault(stratum.judged_in[qid], []).append(fact)
-        screened = self._fire_items(screens)
-        confirmed = self._fire_items([(stratum.judges[index], group) for index, group in sorted(judges.items())])
+        lists: dict[int, list[Any]] = {}
+        for group in stratum.groups:
+            items = list_at(document, group.path)
+            if items is not None:
+                lists[group.gid] = items
+        by_shard: dict[int, list[dict[str, Any]]] = {}
+        doubtful: set[tuple[str, int]] = set()
+        judged: set[tuple[int, int]] = set()
+        for group in stratum.groups:
+            if group.gid not in lists:
+                continue
+            shard = stratum.shards[group.shard]
+            facts = by_shard.setdefault(group.shard, [])
+            for index, item in enumerate(lists[group.gid]):
+                fact = self._item_fact(shard, group, index, item)
+                facts.append(fact)
+                doubts = [(qid, index) for qid in group.qids if _doubtful(fact, stratum.uncertain[(qid, "item")])]
+                if doubts or exhaustive:
+                    facts.append({**fact, "kind": "item_judge"})  # same order: "i" stays first
+                    judged.add((group.gid, index))
+                    doubtful.update(doubts)
+        on_screen: set[tuple[str, int]] = set()
+        on_judge: set[tuple[str, int]] = set()
         truth = stratum.screened_truth
-        return {qid: [_item_truth(qid, fact["i"], (qid, fact["i"]) in screened, (qid, fact["i"]) in confirmed,
-                                  (qid, fact["i"]) in doubtful, exhaustive, truth) for fact in group]
-                for qid, group in facts.items()}
-
-    def _fire_items(self, groups: list[tuple[Shard, list[dict[str, Any]]]]) -> set[tuple[str, int]]:
-        """Assert each shard's item facts in one session; (quantifier, index) of every item that fired."""
-        fired: set[tuple[str, int]] = set()
-        for shard, facts in groups:
-            for name, index in self._session(shard, facts, marked=True):
+        for number, facts in sorted(by_shard.items()):
+            shard = stratum.shards[number]
+            for name, index in self._session(shard, [dict(SESSION_MARKER), *facts], tolerant=True):
                 if name in shard.targets:
-                    fired.add((shard.targets[name].rule_id, index))
-        return fired
+                    target = shard.targets[name]
+                    (on_screen if target.truth == truth else on_judge).add((target.rule_id, index))
+        return {qid: [_item_truth(qid, index, (qid, index) in on_screen, (qid, index) in on_judge,
+                                  (qid, index) in doubtful, (group.gid, index) in judged, truth)
+                      for index in range(len(lists[group.gid]))]
+                for group in stratum.groups if group.gid in lists for qid in group.qids}
 
-    def _session(self, shard: Shard, facts: list[dict[str, Any]], marked: bool = False) -> list[tuple[str, int]]:
+    def _session(self, shard: Shard, facts: list[dict[str, Any]], tolerant: bool = False) -> list[tuple[str, int]]:
         """Assert ``facts`` in one fresh session of ``shard``, delete it, return what fired.
 
-        ``marked``: the shard's catch-all meets a marker fact sent first (compile.SESSION_MARKER),
-        and facts that match no rule are expected (an item or a condition still unknown).
+        ``tolerant``: facts that match no rule are expected (an item or a condition still
+        unknown); the first fact must then meet the shard's catch-all (the proposal fact, or
+        the session marker, compile.SESSION_MARKER, that item sessions start with).
         """
         if not facts:
             return []
@@ -329,8 +331,6 @@ class DurableAdapter:
         sid = str(next(self._sessions))
         for fact in facts:
             fact["sid"] = sid
-        if marked:
-            facts = [{**SESSION_MARKER, "sid": sid}, *facts]
         try:
             code, state = durable_core.assert_facts(handle, engine_json(facts, self.exponents))
         except Exception as exc:  # noqa: BLE001 -- the engine raises bare Exceptions with error codes
@@ -341,7 +341,7 @@ class DurableAdapter:
             # The catch-all guarantees an action ran: deleting a session in which none ran
             # crashes the engine (SIGSEGV).
             durable_core.delete_state(handle, sid)
-        if code != _HANDLED and not (marked and code == _UNMATCHED):
+        if code != _HANDLED and not (tolerant and code == _UNMATCHED):
             raise EngineError(f"the rule engine did not handle a fact in {shard.name} (code {code})")
         return fired
 
@@ -351,12 +351,12 @@ def _doubtful(fact: dict[str, Any], uncertain: tuple[tuple[str, ...], ...]) -> b
     return any(node_at(fact, path) is None for path in uncertain)
 
 
-def _item_truth(qid: str, index: int, on_screen: bool, on_judge: bool, doubtful: bool, exhaustive: bool,
+def _item_truth(qid: str, index: int, on_screen: bool, on_judge: bool, doubtful: bool, judged: bool,
                 screened: bool) -> bool | None:
     """One item's verdict from what its screen and its judge fired (None: unknown)."""
     if on_screen and on_judge:
         raise EngineError(f"item {index} of {qid} came out both true and false")
-    if exhaustive and not doubtful and on_screen == on_judge:
+    if judged and not doubtful and on_screen == on_judge:
         raise EngineError(f"item {index} of {qid} holds every value its condition reads, but the engine "
                           "found it neither true nor false")
     if on_screen:

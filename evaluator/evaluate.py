@@ -128,20 +128,19 @@ class Evaluator:
 
     def _verdicts(self, stratum: Stratum, document: dict[str, Any]) -> dict[tuple[str, str], Truth]:
         """Every condition of a stratum: true, false or unknown (see ``Stratum`` for the method)."""
-        hits = self._adapter.fire(stratum.shards, document)
         screening = self._screening[stratum.level]
         doubtful = screening.doubtful(document)
         if self.exhaustive:
-            judged = set(stratum.judged_in)
-            hits |= self._adapter.fire_judges(stratum, sorted(judged), document)
+            hits = self._adapter.fire(stratum, sorted(stratum.shard_of), document)
             return _cross_checked(screening, hits, doubtful)
-        judged = {rule_id for rule_id, _ in doubtful}
-        confirmed = self._adapter.fire_judges(stratum, sorted(judged), document) if judged else set()
-        on_screen = {(t.rule_id, t.role) for t in hits}
-        on_judge = {(t.rule_id, t.role) for t in confirmed}
+        judged = sorted({rule_id for rule_id, _ in doubtful})
+        hits = self._adapter.fire(stratum, judged, document)
+        screened = stratum.screened_truth
+        on_screen = {(t.rule_id, t.role) for t in hits if t.truth == screened}
+        on_judge = {(t.rule_id, t.role) for t in hits if t.truth != screened}
         if clash := sorted(on_screen & on_judge):
             raise _both_forms(clash[0])
-        for rule_id in sorted(judged):  # a judged rule's other conditions are decided twice: they must agree
+        for rule_id in judged:  # a judged rule's other conditions are decided twice: they must agree
             for key in screening.rule_keys[rule_id]:
                 if key not in doubtful and (key in on_screen) == (key in on_judge):
                     raise _neither_form(key)
@@ -156,7 +155,7 @@ class Evaluator:
         quantifiers = self.compiled.quantifiers
         if not quantifiers:
             return {}
-        judged = self._adapter.fire_items(self.compiled.items, quantifiers, document, self.exhaustive)
+        judged = self._adapter.fire_items(self.compiled.items, document, self.exhaustive)
         verdicts: dict[str, str] = {}
         for qid, items in judged.items():
             truths: list[Truth] = ["unknown" if t is None else _name(t) for t in items]

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from evaluator.compile import CATCH_ALL, SHARD_BUDGET, Quantifier, compile_rulebook
+from evaluator.compile import CATCH_ALL, SHARD_BUDGET, ItemGroup, compile_rulebook
 from evaluator.engine import (
     MAX_PROPERTIES,
     Projection,
@@ -75,18 +75,21 @@ def test_every_ruleset_has_the_catch_all_rule(mini_evaluator: Evaluator) -> None
     definitions = mini_evaluator.compiled.definitions()
     assert definitions
     for name, rules in definitions.items():
-        kind = "session" if name.startswith("sbx_items") or "_judge_" in name else "proposal"
+        kind = "session" if name.startswith("sbx_items") else "proposal"
         assert rules[CATCH_ALL] == {"all": [{"m": {"kind": kind}}], "pri": 65535}
 
 
 def test_every_pattern_starts_with_the_discriminator(mini_evaluator: Evaluator) -> None:
+    group_of = {qid: group.gid for group in mini_evaluator.compiled.items.groups for qid in group.qids}
+    kinds = [{"kind": kind} for kind in ("proposal", "item", "item_judge", "judge", "session")]
     for where, _alias, body in walk_patterns(mini_evaluator.compiled.definitions()):
         first = body["$and"][0] if "$and" in body else body
-        assert first in ({"kind": "proposal"}, {"kind": "item"}, {"kind": "judge"}, {"kind": "session"}), where
-        if first == {"kind": "item"} and "~" not in where:
-            assert body["$and"][1] == {"q": where.split("/")[1].split("|")[0]}, where
+        assert first in kinds, where
+        rule_id = where.split("/")[1].split("|")[0]
+        if first in ({"kind": "item"}, {"kind": "item_judge"}) and "~" not in where:
+            assert body["$and"][1] == {"g": group_of[rule_id]}, where
         if first == {"kind": "judge"} and "~" not in where:
-            assert body["$and"][1] == {"j": where.split("/")[1].split("|")[0]}, where
+            assert body["$and"][1] == {"j": rule_id}, where
 
 
 def test_no_pattern_joins_on_id_and_only_negations_have_two_patterns(mini_evaluator: Evaluator) -> None:
@@ -153,10 +156,12 @@ def test_many_simultaneously_true_rules_are_sharded(tmp_path: Path) -> None:
         'pack: {id: big, title: B, version: "1.0.0", framework: ru-elr, effective: "2026-01-01"}\n'
         f"require:\n{rules}\n", encoding="utf-8")
     evaluator = Evaluator(assemble(load_packs([tmp_path]), "ru-elr", "medical_ai"))
-    screens = [s for stratum in evaluator.compiled.strata for s in stratum.shards]
-    judges = [s for stratum in evaluator.compiled.strata for s in stratum.judges]
-    assert (len(screens), len(judges)) == (600 // SHARD_BUDGET, 600 // SHARD_BUDGET)
-    assert all(len(s.rules) - 1 <= SHARD_BUDGET for s in [*screens, *judges])
+    shards = [s for stratum in evaluator.compiled.strata for s in stratum.shards]
+    assert len(shards) == 600 // SHARD_BUDGET
+    for shard in shards:  # the proposal fact meets the screen rules; a judge fact only its own rule's
+        firsts = [rule["all"][0]["m"].get("$and", [None])[0] for rule in shard.rules.values()]  # None: catch-all
+        screens, judges = firsts.count({"kind": "proposal"}), firsts.count({"kind": "judge"})
+        assert (screens, judges, shard.cost) == (SHARD_BUDGET, SHARD_BUDGET, SHARD_BUDGET)
     text = MINIMAL_PROPOSAL.replace("domain: autonomous_vehicles", "domain: medical_ai")
     results = evaluator.evaluate(proposal_from(text)).results
     assert [r.outcome for r in results] == ["pass"] * 600
@@ -209,11 +214,10 @@ def test_property_limit_is_checked_before_asserting(mini_evaluator: Evaluator) -
     # paths (below); a whole list item is counted.
     assert count_properties({"a": {"b": 1, "c": [1, 2]}, "d": 1}) == 4
     shard = mini_evaluator.compiled.items.shards[0]
-    quantifier = next(iter(mini_evaluator.compiled.quantifiers.values()))
-    whole = Quantifier("whole-item", quantifier.path, quantifier.op, quantifier.where)
-    whole.__dict__["item_reads"] = None  # as for a `where` that reads the whole item
-    big = {f"k{i}": i for i in range(MAX_PROPERTIES)}
-    with pytest.raises(EngineError, match=f"would read {MAX_PROPERTIES + 4} properties"):  # + it, kind, q, i
+    group = mini_evaluator.compiled.items.groups[0]
+    whole = ItemGroup(len(mini_evaluator.compiled.items.groups), group.path, group.qids, None, group.shard)
+    big = {f"k{i}": i for i in range(MAX_PROPERTIES)}  # reads None: a `where` that reads the whole item
+    with pytest.raises(EngineError, match=f"would read {MAX_PROPERTIES + 4} properties"):  # + it, kind, g, i
         mini_evaluator._adapter._item_fact(shard, whole, 0, big)
 
 
@@ -228,13 +232,13 @@ def test_a_projected_fact_never_holds_more_properties_than_its_bound() -> None:
             for rule_id, reads in stratum.reads.items():
                 projection = Projection(reads)
                 assert count_properties(projection.take(document)) <= projection.bound, (path.name, rule_id)
-        for quantifier in evaluator.compiled.quantifiers.values():
-            if quantifier.item_reads is None:
+        for group in evaluator.compiled.items.groups:
+            if group.reads is None:
                 continue
-            projection = Projection(quantifier.item_reads)
-            for item in list_at(document, quantifier.path) or []:
+            projection = Projection(group.reads)
+            for item in list_at(document, group.path) or []:
                 if isinstance(item, dict):
-                    assert count_properties(projection.take(item)) <= projection.bound, (path.name, quantifier.qid)
+                    assert count_properties(projection.take(item)) <= projection.bound, (path.name, group.qids)
 
 
 @pytest.mark.parametrize(("answer", "message"), [
@@ -256,9 +260,8 @@ def test_an_engine_refusal_is_an_engine_error(mini_evaluator: Evaluator, monkeyp
         return answer[0], real(handle, facts)[1]  # the engine's own session, with the code given
 
     monkeypatch.setattr("evaluator.engine.durable_core.assert_facts", refuse)
-    shard = mini_evaluator.compiled.strata[0].shards[0]
     with pytest.raises(EngineError, match=message):
-        mini_evaluator._adapter.fire([shard], normalise({}))
+        mini_evaluator._adapter.fire(mini_evaluator.compiled.strata[0], [], normalise({}))
 
 
 def test_state_does_not_leak_between_proposals(mini_evaluator: Evaluator) -> None:
@@ -291,6 +294,34 @@ def test_comparison_with_a_missing_right_hand_field_is_unknown(tmp_path: Path) -
     assert outcomes == ["pass", "indeterminate", "indeterminate", "fail"]
 
 
+def test_a_condition_with_many_alternatives_is_cut_into_rules_the_engine_accepts(tmp_path: Path) -> None:
+    # The engine refuses a rule whose join node would list 32 expressions (error 113); every
+    # alternative of several tests adds two. The true form here has 32 such alternatives.
+    parts = ", ".join(f"{{any: [{{field: scope.term.duration_months, op: gte, value: {10 * i}}}, "
+                      f"{{field: scope.scale.units, op: gte, value: {10 * i}}}]}}" for i in range(1, 6))
+    evaluator = one_rule_evaluator(tmp_path, f"{{all: [{parts}]}}")
+    shard = evaluator.compiled.strata[-1].shards[0]
+    assert sorted(name for name in shard.rules if "|T|" in name) == ["ONE-RULE|check|T|0", "ONE-RULE|check|T|1",
+                                                                        "ONE-RULE|check|T|2"]
+    outcomes = [evaluator.evaluate(proposal_from(MINIMAL_PROPOSAL.replace("scope:\n", f"scope:\n  scale: {{units: {units}}}\n")))
+                .results[0].outcome for units in (250, 20)]
+    assert outcomes == ["pass", "fail"]  # 36 months and 20 units miss the fourth alternative (40)
+
+
+def test_a_field_comparison_among_alternatives_is_decided_on_its_own(tmp_path: Path) -> None:
+    # A comparison of two fields inside an $or also lists an expression at the join node, which
+    # the engine evaluates against the whole $or; the comparison must still decide only its own
+    # alternative. Exhaustive mode asks both forms, so a wrongly fired one raises.
+    fast = one_rule_evaluator(tmp_path, "{any: [{field: scope.term.start, op: lt, value: {field: scope.term.end}}, "
+                              "{field: scope.term.duration_months, op: eq, value: 12}]}")
+    exhaustive = Evaluator(fast.rulebook, fast.compiled, exhaustive=True)
+    late = MINIMAL_PROPOSAL.replace("end: 2029-05-31", "end: 2025-01-01")
+    for text, outcome in [(MINIMAL_PROPOSAL, "pass"), (late, "fail"),
+                          (late.replace("duration_months: 36", "duration_months: 12"), "pass")]:
+        for evaluator in (fast, exhaustive):
+            assert evaluator.evaluate(proposal_from(text)).results[0].outcome == outcome
+
+
 def _walk_json(node: Any, parents: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:
     out = [(parents, node)]
     if isinstance(node, dict):
@@ -309,12 +340,15 @@ def test_compiled_rules_avoid_the_shapes_measured_to_misbehave(pack: str) -> Non
 
     book = assemble(load_packs([TESTS / "fixtures" / "packs" / pack]), "ru-elr", "autonomous_vehicles")
     definitions = compile_rulebook(book).definitions()
+    for rules in definitions.values():
+        for name, rule in rules.items():  # an $or only joins a condition's alternatives, after the discriminator
+            tests = rule["all"][0]["m"].get("$and", [])
+            ors = [i for i, node in enumerate(tests) if "$or" in node]
+            assert ors in ([], [len(tests) - 1]), name
     for parents, node in _walk_json(definitions):
-        if isinstance(node, dict):
-            assert "$or" not in node, parents
-            if "$iany" in node or "$iall" in node:
-                inner = next(iter((node.get("$iany") or node.get("$iall")).values()))
-                assert not ({"$and", "$or"} & set(inner)), parents
+        if isinstance(node, dict) and ("$iany" in node or "$iall" in node):
+            inner = next(iter((node.get("$iany") or node.get("$iall")).values()))
+            assert not ({"$and", "$or"} & set(inner)), parents
         if parents and parents[-1].endswith("$not"):
             assert node["$and"][0] == {"kind": "proposal"} and "$mt" in node["$and"][1], parents
 
@@ -417,20 +451,20 @@ def test_list_items_are_screened_and_only_doubtful_ones_judged(
     text = MINIMAL_PROPOSAL.split("  hazards:")[0] + f"  hazards: {hazards}\noversight:\n  reporting: {{frequency_months: 6}}\n"
     subject = proposal_from(text)
     items = mini_evaluator.compiled.items
-    sessions: list[str] = []
+    kinds: list[str] = []
     real = type(mini_evaluator._adapter)._session
 
-    def spy(self: Any, shard: Any, facts: Any, marked: bool = False) -> Any:
-        sessions.append(shard.name)
-        return real(self, shard, facts, marked)
+    def spy(self: Any, shard: Any, facts: Any, tolerant: bool = False) -> Any:
+        kinds.extend(fact["kind"] for fact in facts)
+        return real(self, shard, facts, tolerant)
 
     monkeypatch.setattr(type(mini_evaluator._adapter), "_session", spy)
     document = normalise(subject.data)
-    judged = mini_evaluator._adapter.fire_items(items, mini_evaluator.compiled.quantifiers, document)
+    judged = mini_evaluator._adapter.fire_items(items, document)
     assert list(judged.values()) == [truths]
-    assert any(name.startswith("sbx_items_judge") for name in sessions) == (None in truths)
+    # a doubtful item is asserted again for the judges, right after its screen fact
+    assert kinds == ["session", *(kind for truth in truths for kind in ["item", "item_judge"][:1 + (truth is None)])]
     exhaustive = Evaluator(mini_evaluator.rulebook, mini_evaluator.compiled, exhaustive=True)
-    assert list(exhaustive._adapter.fire_items(items, exhaustive.compiled.quantifiers, document, True).values()) \
-        == [truths]
+    assert list(exhaustive._adapter.fire_items(items, document, True).values()) == [truths]
     result = {r.rule.id: r.outcome for r in mini_evaluator.evaluate(subject).results}
     assert result["MINI-HAZARDS"] == outcome
