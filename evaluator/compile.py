@@ -92,7 +92,7 @@ _EXPONENT = re.compile(r'"(?:[^"\\]|\\.)*"|(?<![\w.])(-?\d+)(e[+-]?\d+)')
 _MAYBE_EXPONENT = re.compile(r"\de[+-]\d")
 
 
-_ENGINE_ENCODER = json.JSONEncoder(ensure_ascii=False)  # json.dumps would build one per call
+_ENGINE_ENCODER = json.JSONEncoder(ensure_ascii=False, check_circular=False)  # built once; facts are trees
 
 
 def engine_json(value: Any, exponents: bool = True) -> str:
