@@ -16,6 +16,11 @@ more than its failures and its not-applicable rules.
 Every pattern starts with a discriminator (``kind: proposal``, ``item`` or ``judge``), so no
 pattern can match the engine's session-state document (which otherwise re-fires rules forever).
 
+Facts are flat: each value a shard's rules test travels under a short name of its own
+(``Shard.fields``: ``f0``, ``f1``, ...), and the rules test those names. The engine copies the
+whole fact into the message of every rule that fires, and it parses every byte it is sent, so
+nested sections under their full key names made up two thirds of what it handled.
+
 Quantifiers (every/some/none over a list) run in a first pass: each list item is asserted as
 its own fact (``kind: item``, ``g: <item group>``, ``i: <index>``, the item under ``it``:
 the engine treats a top-level ``id`` as the fact's identity), once for all the quantifiers over
@@ -31,7 +36,6 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field
-from functools import cached_property
 from itertools import product
 from typing import Any, NamedTuple
 
@@ -64,6 +68,8 @@ JUDGE_BUDGET = 1_000
 MAX_TERMS_PER_RULE = SHARD_BUDGET
 #: Properties one asserted fact may carry; the engine refuses more than 255 (error 302).
 MAX_PROPERTIES = 240
+#: Properties of a fact besides its fields: ``kind``, ``sid`` and ``j``, or ``g`` and ``i``.
+FACT_OVERHEAD = 4
 
 Atom = tuple[str, str]  # ("c", canonical JSON of a condition)
 MATCH_SUFFIX = "__re"
@@ -119,17 +125,21 @@ class Shard:
     name: str
     rules: dict[str, dict[str, Any]] = field(default_factory=dict)
     targets: dict[str, Target] = field(default_factory=dict)
-    paths: set[tuple[str, ...]] = field(default_factory=set)
+    #: dotted engine path of every value the rules test -> the name it has in a fact
+    fields: dict[str, str] = field(default_factory=dict)
+    #: the paths some test compares; the others are only tested for presence, and a fact
+    #: carries ``true`` for them instead of their value (often a long text)
+    compared: set[str] = field(default_factory=set)
     cost: int = 0
     judge_cost: int = 0
     #: ``rules`` as the engine's JSON, written once when compiling (a start reads it from the cache)
     definition: str = ""
-    sections: set[tuple[str, ...]] = field(default_factory=set)  # every section on the way to ``paths``
 
-    def bound_with(self, paths: set[tuple[str, ...]]) -> int:
-        """``property_bound`` of this shard's paths and ``paths`` (worked out from what is new)."""
-        new = paths - self.paths
-        return 3 * (len(self.paths) + len(new)) + len(self.sections | _sections(new))
+    def field_name(self, path: str) -> str:
+        """The short name ``path`` has in this shard's facts (given on first use)."""
+        if path not in self.fields:
+            self.fields[path] = f"f{len(self.fields)}"
+        return self.fields[path]
 
 
 @record
@@ -141,28 +151,20 @@ class Quantifier:
     op: str
     where: c.Condition
 
-    @cached_property
-    def item_reads(self) -> frozenset[tuple[str, ...]] | None:
-        """Paths inside an item that ``where`` reads, or None when it needs the whole item."""
-        paths = _projection(self.qid, self.where)
-        if any(len(p) < 2 or p[0] != ITEM_ROOT for p in paths):
-            return None  # the item itself (a list of texts), or something outside it
-        return frozenset(p[1:] for p in paths)
-
 
 @record
 class ItemGroup:
     """Quantifiers over the same list whose items are asserted once for all of them.
 
-    An item fact carries what any member's ``where`` reads (``reads``; None: the whole item)
-    and meets every member's item rules, which sit in one shard (``shard``). Halving the
-    item facts halved the item pass: most lists are tested by two or three rules.
+    An item fact carries what any member's ``where`` tests (``reads``, dotted paths from the
+    fact's root, ``it`` being the item) and meets every member's item rules, which sit in one
+    shard (``shard``). Most lists are tested by two or three rules, so this halved the item facts.
     """
 
     gid: int
     path: tuple[str, ...]
     qids: tuple[str, ...]
-    reads: frozenset[tuple[str, ...]] | None
+    reads: frozenset[str]
     shard: int
 
 
@@ -192,8 +194,8 @@ class Stratum:
     uncertain: dict[tuple[str, str], tuple[tuple[str, ...], ...]] = field(default_factory=dict)
     #: rule id (quantifier id in the item stratum) -> index into ``shards`` of the shard holding it
     shard_of: dict[str, int] = field(default_factory=dict)
-    #: rule id -> engine paths its conditions read (what its judge fact carries)
-    reads: dict[str, frozenset[tuple[str, ...]]] = field(default_factory=dict)
+    #: rule id -> dotted engine paths its conditions test (what its judge fact carries)
+    reads: dict[str, frozenset[str]] = field(default_factory=dict)
     #: the item stratum's groups, in shard order
     groups: list[ItemGroup] = field(default_factory=list)
 
@@ -222,6 +224,10 @@ class CompiledRulebook:
     def definitions(self) -> dict[str, dict[str, dict[str, Any]]]:
         """All rulesets as durable JSON (stable order): what the golden tests compare."""
         return {shard.name: shard.rules for stratum in [self.items, *self.strata] for shard in stratum.shards}
+
+    def fields(self) -> dict[str, dict[str, str]]:
+        """Each ruleset's field names (dotted engine path -> name in a fact), for reading ``definitions``."""
+        return {shard.name: shard.fields for stratum in [self.items, *self.strata] for shard in stratum.shards}
 
 
 def compile_rulebook(rulebook: Rulebook, prefix: str = "sbx") -> CompiledRulebook:
@@ -295,18 +301,25 @@ def _compiled(rule_id: str, groups: list[tuple[str, c.Condition]],
 def _place(stratum: Stratum, rule_id: str, groups: list[tuple[str, c.Condition]], prefix: str,
            rule: DeriveRule | RequireRule) -> None:
     compiled = _compiled(rule_id, groups, rule)
-    paths = {p for _, condition in groups for p in _projection(rule_id, condition)}
+    paths = _check_fact_size(compiled, rule)
     stratum.rule_ids.append(rule_id)
     screened = stratum.screened_truth
     shard = _shard_for(stratum, compiled[screened], compiled[not screened], paths, prefix)
     _fill(stratum.shards[shard], compiled[screened], [dict(DISCRIMINATOR)])
     _fill(stratum.shards[shard], compiled[not screened], [dict(JUDGE_DISCRIMINATOR), {"j": rule_id}])
-    stratum.shards[shard].paths |= paths
-    stratum.shards[shard].sections |= _sections(paths)
     stratum.shard_of[rule_id] = shard
-    stratum.reads[rule_id] = frozenset(paths)
+    stratum.reads[rule_id] = paths
     for role, condition in groups:
         stratum.uncertain[(rule_id, role)] = tuple(sorted(uncertain_paths(rule_id, condition)))
+
+
+def _check_fact_size(compiled: dict[bool, Compiled], rule: DeriveRule | RequireRule) -> frozenset[str]:
+    """The paths a rule's terms test, refused when they would not fit in one fact."""
+    paths = _tested_paths(compiled)
+    if len(paths) + FACT_OVERHEAD > MAX_PROPERTIES:
+        raise CompileError(rule, f"its conditions test {len(paths)} values; one fact holds at most "
+                           f"{MAX_PROPERTIES - FACT_OVERHEAD}. Split the rule.")
+    return paths
 
 
 def _item_groups(quantifiers: dict[str, Quantifier],
@@ -320,6 +333,7 @@ def _item_groups(quantifiers: dict[str, Quantifier],
         current: list[tuple[Quantifier, dict[bool, Compiled]]] = []
         for quantifier in members:
             compiled = _compiled(quantifier.qid, [("item", quantifier.where)], owners[quantifier.qid])
+            _check_fact_size(compiled, owners[quantifier.qid])
             if current and not _fits_one_group([*current, (quantifier, compiled)]):
                 groups.append(current)
                 current = []
@@ -329,47 +343,41 @@ def _item_groups(quantifiers: dict[str, Quantifier],
 
 
 def _fits_one_group(members: list[tuple[Quantifier, dict[bool, Compiled]]]) -> bool:
-    """Whether an item fact and a shard can hold these quantifiers together: screen and judge
-    terms within budget, and an item fact (plus ``it``, ``kind``, ``g``, ``i``, ``sid``)
-    within the property limit."""
-    reads = _group_reads([quantifier for quantifier, _ in members])
+    """Whether one shard and one item fact can hold these quantifiers together."""
+    paths = frozenset().union(*(_tested_paths(compiled) for _, compiled in members))
     return (sum(len(compiled[False]) for _, compiled in members) <= SHARD_BUDGET
             and sum(len(compiled[True]) for _, compiled in members) <= JUDGE_BUDGET
-            and (reads is None or property_bound(set(reads)) + 5 <= MAX_PROPERTIES))
-
-
-def _group_reads(members: list[Quantifier]) -> frozenset[tuple[str, ...]] | None:
-    reads = [quantifier.item_reads for quantifier in members]
-    return None if any(r is None for r in reads) else frozenset().union(*reads)  # type: ignore[arg-type]
+            and len(paths) + FACT_OVERHEAD <= MAX_PROPERTIES)
 
 
 def _place_group(stratum: Stratum, members: list[tuple[Quantifier, dict[bool, Compiled]]], prefix: str) -> None:
     """Put one item group's rules in one shard; ``screened_truth`` is False for items."""
     screens = [term for _, compiled in members for term in compiled[False]]
     judges = [term for _, compiled in members for term in compiled[True]]
-    shard = _shard_for(stratum, screens, judges, set(), prefix)
+    paths = frozenset().union(*(_tested_paths(compiled) for _, compiled in members))
+    shard = _shard_for(stratum, screens, judges, frozenset(), prefix)
     gid = len(stratum.groups)
     _fill(stratum.shards[shard], screens, [dict(ITEM_DISCRIMINATOR), {"g": gid}])
     _fill(stratum.shards[shard], judges, [dict(ITEM_JUDGE_DISCRIMINATOR), {"g": gid}])
     quantifiers = [quantifier for quantifier, _ in members]
-    stratum.groups.append(ItemGroup(gid, quantifiers[0].path, tuple(q.qid for q in quantifiers),
-                                    _group_reads(quantifiers), shard))
+    stratum.groups.append(ItemGroup(gid, quantifiers[0].path, tuple(q.qid for q in quantifiers), paths, shard))
     for quantifier in quantifiers:
         stratum.rule_ids.append(quantifier.qid)
         stratum.shard_of[quantifier.qid] = shard
         stratum.uncertain[(quantifier.qid, "item")] = tuple(sorted(uncertain_paths(quantifier.qid, quantifier.where)))
 
 
-def _shard_for(stratum: Stratum, screens: Compiled, judges: Compiled, paths: set[tuple[str, ...]],
+def _shard_for(stratum: Stratum, screens: Compiled, judges: Compiled, paths: frozenset[str],
                prefix: str) -> int:
-    """The index of the last shard when these terms fit in it, else of a new one."""
+    """The index of the last shard when these terms and the values they test fit in it, else of
+    a new one. (An item fact carries only its group's values: ``paths`` is empty for items.)"""
     shards = stratum.shards
     item = stratum.kind == "items"
     screen_cost = sum(_term_cost(term) for _, term in screens)
     judge_cost = sum(_term_cost(term) for _, term in judges)
     if (not shards or shards[-1].cost + screen_cost > SHARD_BUDGET
             or shards[-1].judge_cost + judge_cost > JUDGE_BUDGET
-            or (not item and shards[-1].bound_with(paths) > MAX_PROPERTIES)):
+            or len(shards[-1].fields.keys() | paths) + FACT_OVERHEAD > MAX_PROPERTIES):
         catch = SESSION_MARKER if item else DISCRIMINATOR
         level = "" if item else str(stratum.level)
         shards.append(Shard(f"{prefix}_{stratum.kind}{level}_{len(shards)}",
@@ -393,8 +401,48 @@ def _fill(shard: Shard, compiled: Compiled, discriminator: list[dict[str, Any]])
     for target, alternatives in terms.items():
         name = f"{target.rule_id}|{target.role}|{'T' if target.truth else 'F'}"
         for index, chunk in enumerate(_chunks(alternatives)):
-            shard.rules[f"{name}|{index}"] = _durable_rule(chunk, [dict(d) for d in discriminator])
+            shard.rules[f"{name}|{index}"] = _durable_rule(chunk, [dict(d) for d in discriminator], shard)
             shard.targets[f"{name}|{index}"] = target
+
+
+def _tested_paths(compiled: dict[bool, Compiled]) -> frozenset[str]:
+    """The dotted engine paths that a rule's terms (both polarities) test."""
+    return frozenset(path for terms in compiled.values() for _, term in terms for _, text in term
+                     for path in _atom_paths(json.loads(text)))
+
+
+def _atom_paths(test: dict[str, Any]) -> list[str]:
+    """The paths one test reads: ``{path: value}``, or ``{"$op": {path: operand}}`` where the
+    operand may name a second field (``{"$m": path}``)."""
+    paths: list[str] = []
+    for key, value in test.items():
+        if not key.startswith("$"):
+            paths.append(key)
+            continue
+        for path, operand in value.items():
+            paths.append(path)
+            if isinstance(operand, dict) and "$m" in operand:
+                paths.append(operand["$m"])
+    return paths
+
+
+def _renamed(test: dict[str, Any], shard: Shard) -> dict[str, Any]:
+    """``test`` with every path replaced by its field name in ``shard`` (see ``_atom_paths``)."""
+    out: dict[str, Any] = {}
+    for key, value in test.items():
+        if not key.startswith("$"):
+            out[shard.field_name(key)] = value
+            shard.compared.add(key)
+            continue
+        if key not in _PRESENCE:
+            shard.compared.update(_atom_paths({key: value}))
+        out[key] = {shard.field_name(path): ({"$m": shard.field_name(operand["$m"])}
+                                             if isinstance(operand, dict) and "$m" in operand else operand)
+                    for path, operand in value.items()}
+    return out
+
+
+_PRESENCE = ("$ex", "$nex")
 
 
 #: Entries one rule may add to its join node's expression list, below the engine's 32 (error
@@ -427,32 +475,21 @@ def uncertain_paths(rule_id: str, condition: c.Condition) -> set[tuple[str, ...]
     return _projection(rule_id, condition, decided_too=False)
 
 
-def property_bound(paths: set[tuple[str, ...]]) -> int:
-    """Most properties a fact projected on ``paths`` can have: each path's value and its two
-    markers, plus every section on the way."""
-    return 3 * len(paths) + len(_sections(paths))
-
-
-def _sections(paths: set[tuple[str, ...]]) -> set[tuple[str, ...]]:
-    """Every section on the way to ``paths``."""
-    return {path[:depth] for path in paths for depth in range(1, len(path))}
-
-
 def _term_cost(term: Term) -> int:
     return 1
 
 
-def _durable_rule(terms: list[Term], discriminator: list[dict[str, Any]]) -> dict[str, Any]:
+def _durable_rule(terms: list[Term], discriminator: list[dict[str, Any]], shard: Shard) -> dict[str, Any]:
     """The discriminator, then the one term's tests or an ``$or`` of the terms."""
     if len(terms) == 1:
-        conds: list[Any] = [*discriminator, *(json.loads(text) for _, text in terms[0])]
+        conds: list[Any] = [*discriminator, *(_renamed(json.loads(text), shard) for _, text in terms[0])]
     else:
-        conds = [*discriminator, {"$or": [_conjunction(term) for term in terms]}]
+        conds = [*discriminator, {"$or": [_conjunction(term, shard) for term in terms]}]
     return {"all": [{"m": conds[0] if len(conds) == 1 else {"$and": conds}}]}
 
 
-def _conjunction(term: Term) -> dict[str, Any]:
-    tests = [json.loads(text) for _, text in term]
+def _conjunction(term: Term, shard: Shard) -> dict[str, Any]:
+    tests = [_renamed(json.loads(text), shard) for _, text in term]
     return tests[0] if len(tests) == 1 else {"$and": tests}
 
 

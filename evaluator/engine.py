@@ -28,7 +28,6 @@ import durable_rules_engine as durable_core
 from evaluator.compile import (
     ITEM_ROOT,
     LENGTH_SUFFIX,
-    MAX_PROPERTIES,
     SESSION_MARKER,
     SET_SUFFIX,
     CompiledRulebook,
@@ -37,7 +36,6 @@ from evaluator.compile import (
     Stratum,
     Target,
     engine_json,
-    property_bound,
 )
 from evaluator.errors import EngineError
 
@@ -123,56 +121,62 @@ _NOT_FINITE = "number must be finite (not .nan or .inf)"
 
 
 class Projection:
-    """The part of a normalised document that a shard reads, planned once per shard.
+    """The values a shard's rules test, copied out of a normalised document into a flat fact.
 
-    A field's value is copied (sections only as their markers) with its ``__len``/``__set``
-    markers; every section on the way is copied as a (possibly empty) object.
+    ``fields`` maps a field's name in the fact to its path in the document, and says whether
+    rules only test its presence (then the fact holds ``true``). A value that is missing or a
+    section is left out: rules test sections through their ``__set`` marker. Planned once, as a
+    tree of the paths, so a section shared by several paths is looked up once.
     """
 
-    def __init__(self, paths: Iterable[tuple[str, ...]]) -> None:
-        #: key -> (its markers when the key is a field read, else None; the plan below it)
-        self.plan: dict[str, tuple[tuple[str, str] | None, dict[str, Any]]] = {}
-        paths = set(paths)
-        #: most properties a projected fact can hold (compile.property_bound)
-        self.bound = property_bound(paths)
-        for path in sorted(paths):
+    def __init__(self, fields: Iterable[tuple[str, tuple[str, ...], bool]]) -> None:
+        #: key -> (the field name when the key's value is tested, else None; presence only; the plan below it)
+        self.plan: dict[str, tuple[str | None, bool, dict[str, Any]]] = {}
+        #: the field name of the whole document, when a rule tests it (a list item that is a text)
+        self.whole: str | None = None
+        for name, path, presence in sorted(fields, key=lambda entry: entry[1]):
+            if not path:
+                self.whole = name
+                continue
             level = self.plan
             for depth, part in enumerate(path):
-                markers, below = level.get(part, (None, {}))
+                tested, only_presence, below = level.get(part, (None, False, {}))
                 if depth == len(path) - 1:
-                    markers = (part + LENGTH_SUFFIX, part + SET_SUFFIX)
-                level[part] = (markers, below)
+                    tested, only_presence = name, presence
+                level[part] = (tested, only_presence, below)
                 level = below
 
-    def take(self, document: dict[str, Any]) -> dict[str, Any]:
-        """The projected fact."""
-        return _take(document, self.plan)
+    def take(self, document: Any) -> dict[str, Any]:
+        """The flat fact of ``document`` (a normalised document, section or list item)."""
+        fact: dict[str, Any] = {}
+        if type(document) is dict:
+            _take(document, self.plan, fact)
+        elif self.whole is not None and document is not None:
+            fact[self.whole] = document
+        return fact
 
 
-def _take(source: dict[str, Any], plan: dict[str, tuple[tuple[str, str] | None, dict[str, Any]]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, (markers, below) in plan.items():
+def _take(source: dict[str, Any], plan: dict[str, tuple[str | None, bool, dict[str, Any]]],
+          fact: dict[str, Any]) -> None:
+    for key, (name, presence, below) in plan.items():
         value = source.get(key)
-        if value is None:  # a missing value has no markers either (normalise adds them to lists and sections)
+        if value is None:
             continue
-        is_section = type(value) is dict
-        if below and is_section:
-            out[key] = _take(value, below)
-        if markers is not None:
-            for marker in markers:
-                if marker in source:
-                    out[marker] = source[marker]
-            if not is_section:
-                out[key] = value
-    return out
+        if type(value) is dict:
+            if below:
+                _take(value, below, fact)
+        elif name is not None:
+            fact[name] = True if presence else value
 
 
-def project(document: dict[str, Any], paths: Iterable[tuple[str, ...]]) -> dict[str, Any]:
-    """The part of a normalised document that reads ``paths`` (see ``Projection``)."""
-    return Projection(paths).take(document)
+def project(document: dict[str, Any], fields: dict[str, str], compared: Iterable[str] = ()) -> dict[str, Any]:
+    """The flat fact of ``document`` for ``fields`` (dotted path -> field name), where only the
+    paths in ``compared`` keep their value (see ``Projection``)."""
+    kept = set(compared)
+    return Projection((name, tuple(path.split(".")), path not in kept) for path, name in fields.items()).take(document)
 
 
-def node_at(document: dict[str, Any], path: tuple[str, ...]) -> Any:
+def node_at(document: Any, path: tuple[str, ...]) -> Any:
     """The value at ``path`` in a (normalised) document or fact, or None when there is none."""
     node: Any = document
     for part in path:
@@ -186,11 +190,6 @@ def list_at(document: dict[str, Any], path: tuple[str, ...]) -> list[Any] | None
     return node if isinstance(node, list) else None
 
 
-def count_properties(fact: dict[str, Any]) -> int:
-    """Properties the engine stores for a fact: nested sections are flattened, lists count once."""
-    return sum(1 + (count_properties(v) if isinstance(v, dict) else 0) for v in fact.values())
-
-
 class DurableAdapter:
     """Registers a compiled rulebook once and fires it on facts, one fresh session at a time."""
 
@@ -199,7 +198,7 @@ class DurableAdapter:
     def __init__(self, compiled: CompiledRulebook) -> None:
         self.compiled = compiled
         self._handles: dict[str, int] = {}
-        self._projections: dict[str, Projection | None] = {}  # by shard, judged rule or quantifier
+        self._projections: dict[Any, Projection] = {}  # by shard, judged rule or item group
         #: whether the facts of the proposal being evaluated hold a float printed with an exponent
         self.exponents = True
         for stratum in [compiled.items, *compiled.strata]:
@@ -211,10 +210,12 @@ class DurableAdapter:
             self._handles[shard.name] = self._create(shard)
         return self._handles[shard.name]
 
-    def _projection(self, key: str, paths: Iterable[tuple[str, ...]] | None) -> Projection | None:
-        """The projection for ``key``, planned on first use; None when ``paths`` is None ("all of it")."""
+    def _projection(self, key: Any, shard: Shard, paths: Iterable[str], root: tuple[str, ...] = ()) -> Projection:
+        """The projection of ``paths`` (dotted, under ``root``) named as in ``shard``, planned on first use."""
         if key not in self._projections:
-            self._projections[key] = None if paths is None else Projection(paths)
+            fields = [(shard.fields[path], tuple(path.split(".")), path not in shard.compared) for path in paths]
+            self._projections[key] = Projection((name, path[len(root):], presence) for name, path, presence in fields
+                                                if path[:len(root)] == root)
         return self._projections[key]
 
     @staticmethod
@@ -242,16 +243,12 @@ class DurableAdapter:
         """
         judges: dict[int, list[dict[str, Any]]] = {}
         for rule_id in judged:
-            projection = self._projection(f"{stratum.level}:{rule_id}", stratum.reads[rule_id])
-            fact = {"kind": "judge", "j": rule_id, **(projection.take(document) if projection else {})}
             index = stratum.shard_of[rule_id]
-            if projection is not None and projection.bound > MAX_PROPERTIES:
-                _check_size(stratum.shards[index], fact)
-            judges.setdefault(index, []).append(fact)
+            projection = self._projection((stratum.level, rule_id), stratum.shards[index], stratum.reads[rule_id])
+            judges.setdefault(index, []).append({"kind": "judge", "j": rule_id, **projection.take(document)})
         hits: set[Target] = set()
         for index, shard in enumerate(stratum.shards):
-            projection = self._projection(shard.name, shard.paths)
-            fact = projection.take(document) if projection is not None else {}
+            fact = self._projection(shard.name, shard, shard.fields).take(document)
             fact["kind"] = "proposal"
             targets = shard.targets
             mine = judges.get(index)
@@ -263,15 +260,10 @@ class DurableAdapter:
         return hits
 
     def _item_fact(self, shard: Shard, group: ItemGroup, index: int, item: Any) -> dict[str, Any]:
-        """An item's fact: what of it the group's ``where`` tests read (an item can hold long texts)."""
-        projection = self._projection(f"group:{group.gid}", group.reads)
-        if isinstance(item, dict) and projection is not None:
-            item = projection.take(item)
+        """An item's fact: the values of it that the group's ``where`` tests test."""
+        projection = self._projection(("group", group.gid), shard, group.reads, (ITEM_ROOT,))
         # "i" first: the engine echoes each fact as sent, so the index is read without parsing it
-        fact = {"i": index, "kind": "item", "g": group.gid, ITEM_ROOT: item}
-        if projection is None or projection.bound + 1 > MAX_PROPERTIES:  # + 1: the item's own section
-            _check_size(shard, fact)
-        return fact
+        return {"i": index, "kind": "item", "g": group.gid, **projection.take(item)}
 
     def fire_items(self, stratum: Stratum, document: dict[str, Any],
                    exhaustive: bool = False) -> dict[str, list[bool | None]]:
@@ -299,7 +291,7 @@ class DurableAdapter:
             for index, item in enumerate(lists[group.gid]):
                 fact = self._item_fact(shard, group, index, item)
                 facts.append(fact)
-                doubts = [(qid, index) for qid in group.qids if _doubtful(fact, stratum.uncertain[(qid, "item")])]
+                doubts = [(qid, index) for qid in group.qids if _doubtful(item, stratum.uncertain[(qid, "item")])]
                 if doubts or exhaustive:
                     facts.append({**fact, "kind": "item_judge"})  # same order: "i" stays first
                     judged.add((group.gid, index))
@@ -346,9 +338,9 @@ class DurableAdapter:
         return fired
 
 
-def _doubtful(fact: dict[str, Any], uncertain: tuple[tuple[str, ...], ...]) -> bool:
-    """Whether a value that can leave the item's ``where`` unknown is missing from its fact."""
-    return any(node_at(fact, path) is None for path in uncertain)
+def _doubtful(item: Any, uncertain: tuple[tuple[str, ...], ...]) -> bool:
+    """Whether a value that can leave the item's ``where`` unknown is missing from the item."""
+    return any(path[0] != ITEM_ROOT or node_at(item, path[1:]) is None for path in uncertain)
 
 
 def _item_truth(qid: str, index: int, on_screen: bool, on_judge: bool, doubtful: bool, judged: bool,
@@ -362,14 +354,6 @@ def _item_truth(qid: str, index: int, on_screen: bool, on_judge: bool, doubtful:
     if on_screen:
         return screened
     return None if doubtful and not on_judge else not screened
-
-
-def _check_size(shard: Shard, fact: dict[str, Any]) -> None:
-    """Refuse a fact with more properties than the engine holds. A fact projected on known
-    paths is bounded when compiling (compile.property_bound); only the others are counted."""
-    if (size := count_properties(fact)) > MAX_PROPERTIES:
-        raise EngineError(f"ruleset {shard.name} would read {size} properties from one fact; "
-                          f"the engine's limit is {MAX_PROPERTIES}")
 
 
 def _drain(handle: int, state: int) -> list[tuple[str, int]]:

@@ -23,7 +23,8 @@ from golden_files import check_golden
 def test_mini_pack_compiles_to_the_golden_rulesets(update_goldens: bool) -> None:
     book = assemble(load_packs([MINI]), "ru-elr", "autonomous_vehicles")
     compiled = compile_rulebook(book)
-    text = json.dumps(compiled.definitions(), indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+    golden = {"rulesets": compiled.definitions(), "fields": compiled.fields()}
+    text = json.dumps(golden, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
     check_golden("compiled-mini.json", text, update_goldens)
 
 
@@ -68,16 +69,23 @@ def test_shards_stay_within_the_budget() -> None:
             assert shard.cost <= SHARD_BUDGET
 
 
-def test_property_bound_counts_values_markers_and_sections() -> None:
-    from evaluator.compile import property_bound
+def test_a_shard_whose_facts_would_be_too_large_gives_way_to_a_new_one() -> None:
+    from evaluator.compile import FACT_OVERHEAD, MAX_PROPERTIES, Shard, Stratum, _shard_for
 
-    assert property_bound({("scope", "term", "end"), ("scope", "term", "start"), ("derived", "flag")}) == 9 + 3
+    stratum = Stratum(0, "require", shards=[Shard("full")])
+    for index in range(MAX_PROPERTIES - FACT_OVERHEAD):
+        stratum.shards[0].field_name(f"a.b{index}")
+    assert _shard_for(stratum, [], [], frozenset({"a.b0", "a.b7"}), "sbx") == 0  # nothing new to carry
+    assert _shard_for(stratum, [], [], frozenset({"a.b0", "a.new"}), "sbx") == 1
+    assert [shard.name for shard in stratum.shards] == ["full", "sbx_require0_1"]
 
 
 def test_every_shipped_shard_stays_under_the_engines_property_limit() -> None:
-    from evaluator.compile import MAX_PROPERTIES, compile_rulebook, property_bound
+    from evaluator.compile import FACT_OVERHEAD, MAX_PROPERTIES, compile_rulebook
     from evaluator.rulebook import assemble_all, default_rules_dir, load_packs
 
     for book in assemble_all(load_packs([default_rules_dir()])).values():
-        for stratum in compile_rulebook(book).strata:
-            assert all(property_bound(shard.paths) <= MAX_PROPERTIES for shard in stratum.shards)
+        compiled = compile_rulebook(book)
+        for stratum in compiled.strata:
+            assert all(len(shard.fields) + FACT_OVERHEAD <= MAX_PROPERTIES for shard in stratum.shards)
+        assert all(len(group.reads) + FACT_OVERHEAD <= MAX_PROPERTIES for group in compiled.items.groups)
