@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import durable_rules_engine as durable_core
@@ -127,7 +127,13 @@ class Projection:
     rules only test its presence (then the fact holds ``true``). A value that is missing or a
     section is left out: rules test sections through their ``__set`` marker. Planned once, as a
     tree of the paths, so a section shared by several paths is looked up once.
+
+    A projection used ``COMPILE_AFTER`` times becomes straight-line Python, which takes half the
+    time of walking the plan. Compiling costs about a millisecond for a large shard, more than a
+    single check gains, so one-off checks never pay it and a batch pays it once per worker.
     """
+
+    COMPILE_AFTER = 16
 
     def __init__(self, fields: Iterable[tuple[str, tuple[str, ...], bool]]) -> None:
         #: key -> (the field name when the key's value is tested, else None; presence only; the plan below it)
@@ -145,9 +151,16 @@ class Projection:
                     tested, only_presence = name, presence
                 level[part] = (tested, only_presence, below)
                 level = below
+        self._uses = 0
+        self._compiled: Callable[[Any], dict[str, Any]] | None = None
 
     def take(self, document: Any) -> dict[str, Any]:
         """The flat fact of ``document`` (a normalised document, section or list item)."""
+        if self._compiled is not None:
+            return self._compiled(document)
+        self._uses += 1
+        if self._uses == self.COMPILE_AFTER:
+            self._compiled = _compiled_take(self.plan, self.whole)
         fact: dict[str, Any] = {}
         if type(document) is dict:
             _take(document, self.plan, fact)
@@ -167,6 +180,39 @@ def _take(source: dict[str, Any], plan: dict[str, tuple[str | None, bool, dict[s
                 _take(value, below, fact)
         elif name is not None:
             fact[name] = True if presence else value
+
+
+def _compiled_take(plan: dict[str, tuple[str | None, bool, dict[str, Any]]],
+                   whole: str | None) -> Callable[[Any], dict[str, Any]]:
+    """``Projection.take`` for one plan as generated code. Keys and field names enter the
+    source only through ``repr``, so whatever text a rule pack uses stays a string literal."""
+    lines = ["def take(s0):", "    f = {}", "    if type(s0) is dict:"]
+    _take_lines(plan, 0, " " * 8, lines, itertools.count(1))
+    lines.append("        pass")
+    if whole is not None:
+        lines += ["    elif s0 is not None:", f"        f[{whole!r}] = s0"]
+    lines.append("    return f")
+    namespace: dict[str, Any] = {}
+    exec(compile("\n".join(lines), "<projection>", "exec"), namespace)  # noqa: S102 -- see docstring
+    take: Callable[[Any], dict[str, Any]] = namespace["take"]
+    return take
+
+
+def _take_lines(plan: dict[str, tuple[str | None, bool, dict[str, Any]]], level: int, pad: str,
+                lines: list[str], numbers: Iterator[int]) -> None:
+    """Code for ``_take`` of ``plan`` on the section held in variable ``s<level>``."""
+    for key, (name, presence, below) in plan.items():
+        value = f"v{next(numbers)}"
+        copy = f"f[{name!r}] = {'True' if presence else value}"
+        lines.append(f"{pad}{value} = s{level}.get({key!r})")
+        if below:
+            inner = next(numbers)
+            lines += [f"{pad}if type({value}) is dict:", f"{pad}    s{inner} = {value}"]
+            _take_lines(below, inner, pad + "    ", lines, numbers)
+            if name is not None:
+                lines += [f"{pad}elif {value} is not None:", f"{pad}    {copy}"]
+        elif name is not None:
+            lines += [f"{pad}if {value} is not None and type({value}) is not dict:", f"{pad}    {copy}"]
 
 
 def project(document: dict[str, Any], fields: dict[str, str], compared: Iterable[str] = ()) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from evaluator.compile import CATCH_ALL, MAX_PROPERTIES, SHARD_BUDGET, compile_rulebook
-from evaluator.engine import DurableAdapter, normalise, project
+from evaluator.engine import DurableAdapter, Projection, list_at, normalise, project
 from evaluator.errors import EngineError, InputError
 from evaluator.evaluate import Evaluator
 from evaluator.loader import load_bytes
@@ -200,6 +200,49 @@ def test_projection_flattens_what_a_shard_tests_under_its_field_names() -> None:
     # a section (x.s) is tested through its marker; a value only tested for presence (x.t) is sent as true
     assert project(document, fields, compared={"x.y", "l", "l__len", "x.s"}) == {
         "f0": 1, "f1": [{"k": 1}], "f2": 1, "f3": True, "f5": True}
+
+
+def _twice(projection: Projection, document: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """What ``projection`` takes from ``document`` walking its plan, then as compiled code."""
+    walked = projection.take(document)
+    for _ in range(Projection.COMPILE_AFTER):
+        projection.take({})
+    return walked, projection.take(document)
+
+
+def test_a_compiled_projection_takes_what_the_walked_one_takes() -> None:
+    session = Session()
+    values = 0
+    for path in sorted(EXAMPLES.glob("*.yaml")):
+        proposal = build_proposal(load_bytes(path.read_bytes(), path.name))
+        adapter = session.evaluator(proposal.framework, proposal.domain)._adapter
+        compiled = adapter.compiled
+        document = normalise(proposal.data)
+        document["__q"] = dict.fromkeys(compiled.quantifiers, "T")
+        for stratum in compiled.strata:
+            for shard in stratum.shards:
+                walked, generated = _twice(adapter._projection(object(), shard, shard.fields), document)
+                assert walked == generated, (path.name, shard.name)
+                values += len(walked)
+            for rule_id, reads in stratum.reads.items():
+                shard = stratum.shards[stratum.shard_of[rule_id]]
+                assert _twice(adapter._projection(object(), shard, reads), document)[1] == \
+                    Projection((shard.fields[p], tuple(p.split(".")), p not in shard.compared) for p in reads).take(document)
+        for group in compiled.items.groups:
+            shard = compiled.items.shards[group.shard]
+            for item in [*(list_at(document, group.path) or []), "a text", None]:
+                walked, generated = _twice(adapter._projection(object(), shard, group.reads, ("it",)), item)
+                assert walked == generated, (path.name, group.qids)
+    assert values > 1_000
+
+
+def test_a_compiled_projection_keeps_any_field_name_a_string() -> None:
+    name = "a'\"\\n); import os; ('"
+    fields = [(name, (name, name), False), ("f1", (name, "t"), True)]
+    walked, generated = _twice(Projection(fields), {name: {name: 1, "t": "long"}})
+    assert walked == generated == {name: 1, "f1": True}
+    walked, generated = _twice(Projection([("whole", (), False)]), "an item that is a text")
+    assert walked == generated == {"whole": "an item that is a text"}
 
 
 def test_every_fact_the_examples_assert_stays_within_the_property_limit(monkeypatch: Any) -> None:
