@@ -36,9 +36,10 @@ class Proposal:
         """(present, value) for a path into ``data``; null counts as absent."""
         node: Any = self.data
         for part in path:
-            in_list = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
-            in_dict = isinstance(node, dict) and isinstance(part, str) and part in node
-            if not (in_list or in_dict):
+            if isinstance(node, dict):
+                if not isinstance(part, str) or part not in node:
+                    return False, None
+            elif not (isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)):
                 return False, None
             node = node[part]
         return node is not None, node

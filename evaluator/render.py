@@ -83,7 +83,8 @@ def _escape_line_start(match: re.Match[str]) -> str:
 def _visible_value(value: Any) -> Any:
     """Every plain string a template prints: control and bidi characters shown as escapes.
 
-    Markup (already-safe HTML from the templates themselves) passes unchanged.
+    Markup (already-safe HTML from the templates themselves) and ``reportview.Shown`` (a fragment
+    printed once already) pass unchanged: only the exact type ``str`` is looked at.
     """
     return visible(value, keep_layout=True) if type(value) is str and find_unsafe_in_layout(value) else value
 

@@ -102,6 +102,13 @@ def clamp_score(score: Any) -> int:
     return max(0, min(100, int(score)))
 
 
+class Shown(str):
+    """Text a template has already printed through its ``finalize`` (every value in it shown
+    safely), so printing it again needs no second look (render._visible_value)."""
+
+    __slots__ = ()
+
+
 class _Memo:
     """The fragments one macro has rendered, by argument key (see ``once``)."""
 
@@ -126,7 +133,7 @@ def rows(macro: Callable[..., Any], items: list[dict[str, Any]], *keys: str) -> 
     memo = _memo_of(macro)
     texts = [_rendered(macro, memo, [item[key] for key in keys]) for item in items]
     joined = "".join(f"{text}\n" for text in texts)
-    return type(texts[0])(joined) if texts else ""  # Markup stays Markup
+    return type(texts[0])(joined) if texts else ""  # Markup stays Markup, Shown stays Shown
 
 
 def _memo_of(macro: Callable[..., Any]) -> _Memo:
@@ -143,7 +150,8 @@ def _rendered(macro: Callable[..., Any], memo: _Memo, args: Sequence[Any]) -> An
     if text is None:
         if len(memo.texts) >= _MEMO_LIMIT:
             memo.texts.clear()
-        text = memo.texts[key] = macro(*args)
+        text = macro(*args)
+        text = memo.texts[key] = Shown(text) if type(text) is str else text  # Markup stays Markup
     return text
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+from functools import lru_cache
 from typing import Any
 
 from evaluator import __version__
@@ -70,16 +71,14 @@ class Finding:
         return (self.evidence[0].line, self.evidence[0].column) if self.evidence else (1, 1)
 
     def to_dict(self) -> dict[str, Any]:
-        rule = self.rule
+        head, tail, basis = self.rule.shown
+        line, column = self.location
         return {
-            "rule_id": rule.id, "pack": rule.pack, "title": rule.title, "pillar": rule.pillar,
-            "severity": rule.severity, "outcome": self.outcome, "message": rule.message,
-            "remediation": rule.remediation, "condition": rule.condition,
-            "basis": [{"instrument": b.instrument, "article": b.article, "url": b.url,
-                       "confidence": b.confidence, "note": b.note} for b in rule.basis],
+            **head, "outcome": self.outcome, **tail,
+            "basis": [dict(b) for b in basis],
             "evidence": [e.to_dict() for e in self.evidence],
             "facts": [{"name": f.name, "value": f.value, "origin": f.origin} for f in self.facts],
-            "location": {"line": self.location[0], "column": self.location[1]},
+            "location": {"line": line, "column": column},
         }
 
 
@@ -208,9 +207,12 @@ def evidence_for(proposal: Proposal, path: tuple[str, ...]) -> list[Evidence]:
         present, value = proposal.value_at(source)
         # A computed field has no node of its own: point at the first field it comes from.
         _, position = proposal.source_map.locate(proposal.source_paths(source)[0])
-        entries.append(Evidence(dotted(source), value if present else None, position.line,
+        entries.append(Evidence(_dotted(source), value if present else None, position.line,
                                 position.column, present))
     return entries
+
+
+_dotted = lru_cache(maxsize=4096)(dotted)  # rules read the same few hundred paths in every report
 
 
 def _derived_facts(evaluation: Evaluation) -> list[dict[str, Any]]:
@@ -242,6 +244,9 @@ def _trace(evaluation: Evaluation) -> list[dict[str, Any]]:
     return out
 
 
+_JSON = json.JSONEncoder(ensure_ascii=False)  # json.dumps with an argument builds an encoder per call
+
+
 def _why_not_applied(finding: Finding, proposal: Proposal) -> str:
     """The values that made ``applies_when`` false, in JSON spelling."""
     rule = finding.rule
@@ -249,10 +254,10 @@ def _why_not_applied(finding: Finding, proposal: Proposal) -> str:
     shown = []
     for path in c.fields_read(rule.applies_when):
         present, value = proposal.value_at(path)
-        shown.append(f"{'.'.join(path)} = {json.dumps(value, ensure_ascii=False)}" if present
+        shown.append(f"{'.'.join(path)} = {_JSON.encode(value)}" if present
                       else f"{'.'.join(path)} is missing")
     facts = {f.name: f.value for f in finding.facts}
-    shown += [f"fact {name} = {json.dumps(facts.get(name), ensure_ascii=False)}"
+    shown += [f"fact {name} = {_JSON.encode(facts.get(name))}"
               for name in c.facts_read(rule.applies_when)]
     return "applies_when is false" + (f" ({'; '.join(shown)})" if shown else "")
 

@@ -148,6 +148,18 @@ class RequireRule(_Reads):
         check = (("check", self.check),)
         return check if self.applies_when is None else (("applies", self.applies_when), *check)
 
+    @cached_property
+    def shown(self) -> tuple[dict[str, Any], dict[str, Any], tuple[dict[str, Any], ...]]:
+        """What a report shows of the rule itself, worked out once: the fields before a
+        finding's outcome, those after it, and the legal basis (results.Finding.to_dict copies
+        them, so no report shares a dict with another)."""
+        head = {"rule_id": self.id, "pack": self.pack, "title": self.title, "pillar": self.pillar,
+                "severity": self.severity}
+        tail = {"message": self.message, "remediation": self.remediation, "condition": self.condition}
+        basis = tuple({"instrument": b.instrument, "article": b.article, "url": b.url,
+                       "confidence": b.confidence, "note": b.note} for b in self.basis)
+        return head, tail, basis
+
 
 @record
 class RulePack:
