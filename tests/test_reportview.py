@@ -68,6 +68,19 @@ def test_once_tells_apart_values_that_compare_equal_but_print_differently() -> N
     assert [once(macro, v) for v in (1, True, 1.0, [1], [True], (1,))] == ["1", "True", "1.0", "[1]", "[True]", "[1]"]
 
 
+def test_a_markdown_fragment_is_shown_safely_once_and_then_printed_as_it_is() -> None:
+    # The shipped environment's finalize shows control and bidi characters as escapes; a
+    # memoised fragment has been through it already and is not scanned a second time.
+    from evaluator.render import _environment, _visible_value
+
+    markdown = _environment().overlay(autoescape=False)  # as for report.md.j2
+    macro = markdown.from_string("{% macro m(v) %}({{ v }}){% endmacro %}").module.m  # type: ignore[attr-defined]
+    text = once(macro, "a\u202eb")
+    assert (type(text), text) == (reportview.Shown, "(a\\u202eb)")
+    assert _visible_value(text) is text and _visible_value(str(text)) == str(text)
+    assert _visible_value("a\u202eb") == "a\\u202eb"
+
+
 def test_once_keeps_memory_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(reportview, "_MEMO_LIMIT", 3)
     macro = _macro("{% macro m(v) %}<{{ v }}>{% endmacro %}")
