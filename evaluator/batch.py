@@ -138,12 +138,17 @@ def check_one(session: Session, options: Options, item: Item) -> Outcome:
     """Check one proposal and do its share of the output; an error in it is its outcome."""
     index, path = item
     try:
-        return _finish(session.check(path), options, index, path)
+        return _finish(session.check(path, _needs_all_evidence(options)), options, index, path)
     except EvaluatorError as exc:
         return Outcome(path, problems=tuple(exc.problems))
     except Exception as exc:  # noqa: BLE001 -- one proposal's bug must not stop the batch
         return Outcome(path, internal=internal_message(path, exc),
                        trace=traceback.format_exc() if options.debug else "")
+
+
+def _needs_all_evidence(options: Options) -> bool:
+    """Whether an output shows the evidence of passed and not-applicable findings too."""
+    return options.output == "json" or options.verbose or options.keep_report
 
 
 def internal_message(path: Path, exc: Exception) -> str:

@@ -109,8 +109,10 @@ class Session:
             self._evaluators[key] = Evaluator(*self._packs.load(key))
         return self._evaluators[key]
 
-    def check(self, path: str | Path) -> Report:
-        """Evaluate one proposal file; raises ``EvaluatorError`` subclasses on bad input."""
+    def check(self, path: str | Path, all_evidence: bool = True) -> Report:
+        """Evaluate one proposal file; raises ``EvaluatorError`` subclasses on bad input.
+
+        ``all_evidence=False``: see ``build_report``."""
         document = load_file(path, self.limits)
         validate_proposal(document)
         proposal = build_proposal(document)
@@ -118,7 +120,7 @@ class Session:
         if (framework, proposal.domain) not in self._packs.books:
             raise InputError(self._no_packs(proposal, framework))
         evaluation = self.evaluator(framework, proposal.domain).evaluate(proposal)
-        return build_report(evaluation, self.policy)
+        return build_report(evaluation, self.policy, all_evidence)
 
     def _no_packs(self, proposal: Proposal, framework: str) -> Problem:
         """Which proposal has no rulebook, pointing at the field that chose the framework."""

@@ -145,10 +145,17 @@ class Report:
         }
 
 
-def build_report(evaluation: Evaluation, policy: DecisionPolicy) -> Report:
-    """Attach evidence, score the pillars and apply the decision policy."""
+def build_report(evaluation: Evaluation, policy: DecisionPolicy, all_evidence: bool = True) -> Report:
+    """Attach evidence, score the pillars and apply the decision policy.
+
+    ``all_evidence=False`` attaches evidence only to the findings that need attention (failed
+    and indeterminate): all that the shipped reports and the plain text output show. A passed or
+    not-applicable finding then has no evidence and points at line 1, so such a report is not for
+    the JSON output, the verbose text output or a custom template.
+    """
     evidence: dict[tuple[str, ...], list[Evidence]] = {}  # rules often read the same fields
-    findings = tuple(_finding(evaluation, result, evidence) for result in evaluation.results)
+    findings = tuple(_finding(evaluation, result, evidence if all_evidence or result.outcome in _ATTENTION else None)
+                     for result in evaluation.results)
     decision, reasons = decide(findings, policy)
     conditions = tuple((f.rule.id, f.rule.condition or f.rule.remediation)
                        for f in findings if f.outcome == "fail" and f.rule.severity == "minor")
@@ -190,12 +197,20 @@ def score_pillars(findings: tuple[Finding, ...], policy: DecisionPolicy) -> dict
     return out
 
 
-def _finding(evaluation: Evaluation, result: RuleResult, known: dict[tuple[str, ...], list[Evidence]]) -> Finding:
-    rule, paths = result.rule, result.rule.fields_read()
-    for path in paths:
-        if path not in known:
-            known[path] = evidence_for(evaluation.proposal, path)
-    evidence = tuple(e for path in paths for e in known[path])
+_ATTENTION = ("fail", "indeterminate")
+
+
+def _finding(evaluation: Evaluation, result: RuleResult,
+             known: dict[tuple[str, ...], list[Evidence]] | None) -> Finding:
+    """``known``: evidence found so far, by path (None: attach no evidence)."""
+    rule = result.rule
+    evidence: tuple[Evidence, ...] = ()
+    if known is not None:
+        paths = rule.fields_read()
+        for path in paths:
+            if path not in known:
+                known[path] = evidence_for(evaluation.proposal, path)
+        evidence = tuple(e for path in paths for e in known[path])
     fact_values = tuple(evaluation.facts[name] for name in rule.facts_read() if name in evaluation.facts)
     return Finding(rule, result.outcome, evidence, fact_values)
 

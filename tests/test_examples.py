@@ -93,3 +93,18 @@ def test_a_report_without_its_trace_is_the_same_object_less_the_trace(session: S
     full, slim = report.to_dict(), report.to_dict(trace=False)
     assert full["trace"]
     assert slim == {key: value for key, value in full.items() if key != "trace"}
+
+
+@pytest.mark.parametrize("path", EXAMPLE_FILES, ids=lambda p: p.stem)
+def test_reports_and_plain_text_need_only_the_evidence_of_findings_that_need_attention(
+        session: Session, path: Path) -> None:
+    from evaluator.render import summary_row
+    from evaluator.textout import render_text
+
+    full, lean = session.check(path).to_dict(trace=False), session.check(path, all_evidence=False).to_dict(trace=False)
+    assert [f["evidence"] for f in lean["findings"] if f["outcome"] in ("pass", "not_applicable")] != \
+        [f["evidence"] for f in full["findings"] if f["outcome"] in ("pass", "not_applicable")]
+    for fmt in ("html", "markdown"):
+        assert render_report(lean, fmt) == render_report(full, fmt)
+    assert render_text(lean, False, False) == render_text(full, False, False)
+    assert summary_row(lean) == summary_row(full)
