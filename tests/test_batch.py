@@ -127,10 +127,10 @@ def test_output_keeps_the_input_order_whatever_finishes_first(
         capsys: pytest.CaptureFixture[str], mini: list[Path], monkeypatch: pytest.MonkeyPatch) -> None:
     original = Session.check
 
-    def first_is_slow(self: Session, path: Any) -> Any:
+    def first_is_slow(self: Session, path: Any, *args: Any) -> Any:
         if Path(path).name == "a.yaml":
             time.sleep(0.5)  # the other worker finishes b, c and d meanwhile
-        return original(self, path)
+        return original(self, path, *args)
 
     monkeypatch.setattr(Session, "check", first_is_slow)
     code, out, err = run(capsys, "check", *map(str, mini), *RULES, "--format", "json", "--jobs", "2")
@@ -143,10 +143,10 @@ def test_an_internal_error_in_a_worker_does_not_stop_the_others(
         capsys: pytest.CaptureFixture[str], mini: list[Path], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     original = Session.check
 
-    def flaky(self: Session, path: Any) -> Any:
+    def flaky(self: Session, path: Any, *args: Any) -> Any:
         if Path(path).name == "b.yaml":
             raise RuntimeError("boom")
-        return original(self, path)
+        return original(self, path, *args)
 
     monkeypatch.setattr(Session, "check", flaky)
     out_dir = tmp_path / "reports"
@@ -167,10 +167,10 @@ def test_a_worker_that_dies_is_reported_and_the_others_are_checked(
         capsys: pytest.CaptureFixture[str], mini: list[Path], monkeypatch: pytest.MonkeyPatch) -> None:
     original, parent = Session.check, os.getpid()
 
-    def crashes_on_b(self: Session, path: Any) -> Any:
+    def crashes_on_b(self: Session, path: Any, *args: Any) -> Any:
         if Path(path).name == "b.yaml" and os.getpid() != parent:
             os.kill(os.getpid(), signal.SIGKILL)  # as a segfault in the C engine would
-        return original(self, path)
+        return original(self, path, *args)
 
     monkeypatch.setattr(Session, "check", crashes_on_b)
     code, out, err = run(capsys, "check", *map(str, mini), *RULES, "--format", "json", "--jobs", "2")

@@ -221,10 +221,10 @@ def test_an_internal_error_in_one_proposal_does_not_stop_the_batch(capsys: pytes
     bad = write("bad.yaml", MINIMAL_PROPOSAL)
     original = Session.check
 
-    def flaky(self: Session, path: Any) -> Any:
+    def flaky(self: Session, path: Any, *args: Any) -> Any:
         if Path(path).name == "bad.yaml":
             raise RuntimeError("boom")
-        return original(self, path)
+        return original(self, path, *args)
 
     monkeypatch.setattr(Session, "check", flaky)
     code, out, err = run(capsys, "check", str(bad), str(good), *RULES, "--format", "json")
