@@ -361,9 +361,31 @@ def stage_report(pages: dict[str, str], staging: Path, key: str) -> dict[str, st
     """Write one report's rendered pages (``markdown`` and ``html``) into ``staging``.
 
     Returns each format's staged file name; ``StagedReports`` moves them into place later.
+    ``staging`` belongs to one run and ``key`` is unique in it, so each file is created under
+    its final staged name (refusing one that exists) rather than through ``tempfile``.
     """
-    staging.parent.mkdir(parents=True, exist_ok=True)  # the report directory (a file there: "File exists")
-    return {fmt: _stage(staging / f"{key}{ext}", pages[fmt]).name for fmt, (_, ext) in REPORT_TEMPLATES.items()}
+    if staging not in _STAGING_MADE:
+        staging.parent.mkdir(parents=True, exist_ok=True)  # the report directory (a file there: "File exists")
+        staging.mkdir(exist_ok=True)
+        _STAGING_MADE.add(staging)
+    names = {fmt: f"{key}{ext}" for fmt, (_, ext) in REPORT_TEMPLATES.items()}
+    for fmt, name in names.items():
+        _write_new(staging / name, pages[fmt])
+    return names
+
+
+_STAGING_MADE: set[Path] = set()  # staging directories this process has made (one per run)
+
+
+def _write_new(path: Path, text: str) -> None:
+    """Create ``path`` (it must not exist) holding ``text``; nothing is left behind on failure."""
+    stream = path.open("xb")  # raises before creating anything when the file exists
+    try:
+        with stream:
+            stream.write(text.encode("utf-8"))
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
 
 
 class StagedReports:

@@ -267,14 +267,15 @@ def test_a_failed_write_leaves_the_report_directory_untouched(
     out_dir = tmp_path / "reports"
     out_dir.mkdir()
     (out_dir / "p1.md").write_text("previous", encoding="utf-8")
-    stage = render._stage
+    def disk_full_at_one_file(real: Any) -> Any:
+        def write(path: Path, text: Any) -> Any:
+            if path.name == failing:
+                raise OSError(28, "No space left on device")
+            return real(path, text)
+        return write
 
-    def disk_full_at_one_file(path: Path, text: str) -> Path:
-        if path.name == failing:
-            raise OSError(28, "No space left on device")
-        return stage(path, text)
-
-    monkeypatch.setattr("evaluator.render._stage", disk_full_at_one_file)
+    monkeypatch.setattr("evaluator.render._stage", disk_full_at_one_file(render._stage))  # the parent's summary
+    monkeypatch.setattr("evaluator.render._write_new", disk_full_at_one_file(render._write_new))  # a worker's report
     code, out, err = run(capsys, "check", *map(str, mini), *RULES, "--report-dir", str(out_dir), "--jobs", "2")
     assert (code, out.count("Decision: REVISE")) == (2, 4)
     assert err == f"error: {out_dir}: cannot write reports: No space left on device\n"

@@ -166,16 +166,16 @@ def test_existing_reports_survive_a_failed_write(capsys: pytest.CaptureFixture[s
     (out_dir / "p1.md").write_text("previous md", encoding="utf-8")
     from evaluator import render
 
-    stage = render._stage
+    write = render._write_new
     staged: list[Path] = []
 
-    def second_fails(path: Path, text: str) -> Path:
+    def second_fails(path: Path, text: str) -> None:
         if staged:  # the first file is staged, the second hits a full disk
             raise OSError(28, "No space left on device")
-        staged.append(stage(path, text))
-        return staged[-1]
+        write(path, text)
+        staged.append(path)
 
-    monkeypatch.setattr("evaluator.render._stage", second_fails)
+    monkeypatch.setattr("evaluator.render._write_new", second_fails)
     code, _, err = run(capsys, "check", str(proposal), *RULES, "--report-dir", str(out_dir))
     assert code == 2
     assert err == f"error: {out_dir}: cannot write reports: No space left on device\n"

@@ -84,3 +84,13 @@ def test_proposal_text_stays_data_in_html_and_markdown() -> None:
     summary_md = render_summary([{**report, "files": files}], "markdown")
     assert "<script>" not in summary_html and "<script>" not in summary_md
     assert "](javascript" not in summary_md
+
+
+def test_a_staged_report_is_created_under_its_own_name_and_never_overwrites(tmp_path: Path) -> None:
+    from evaluator.render import stage_report
+
+    staging = tmp_path / "reports" / ".sandbox-staging-test"
+    assert stage_report({"html": "<p>é</p>", "markdown": "# é\n"}, staging, "7") == {"html": "7.html", "markdown": "7.md"}
+    with pytest.raises(FileExistsError):
+        stage_report({"html": "other", "markdown": "other"}, staging, "7")
+    assert (staging / "7.html").read_bytes() == "<p>é</p>".encode() and (staging / "7.md").read_bytes() == "# é\n".encode()
