@@ -34,7 +34,7 @@ Outcome = Literal["pass", "fail", "not_applicable", "indeterminate"]
 OUTCOMES: tuple[Outcome, ...] = ("pass", "fail", "not_applicable", "indeterminate")
 
 
-@record
+@record(slots=True)
 class FactValue:
     """A derived fact's final value and where it came from (``value`` is None when unknown)."""
 
@@ -44,7 +44,7 @@ class FactValue:
     rule_id: str | None
 
 
-@record
+@record(slots=True)
 class RuleResult:
     rule: RequireRule
     outcome: Outcome
@@ -52,7 +52,7 @@ class RuleResult:
     check: Truth
 
 
-@record
+@record(slots=True)
 class TraceStep:
     """One rule's verdict in evaluation order; ``derived`` lists facts it set."""
 

@@ -39,7 +39,7 @@ KEY_PARAMETERS: tuple[tuple[str, str], ...] = (
 )
 
 
-@record
+@record(slots=True)
 class Evidence:
     """A value a rule read; ``present`` False means the field is missing and the position is
     that of the nearest existing parent."""
@@ -55,7 +55,7 @@ class Evidence:
                 "present": self.present}
 
 
-@record
+@record(slots=True)
 class Finding:
     rule: RequireRule
     outcome: str
@@ -82,7 +82,7 @@ class Finding:
         }
 
 
-@record
+@record(slots=True)
 class PillarScore:
     score: int
     counts: dict[str, int]
