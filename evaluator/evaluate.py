@@ -94,6 +94,9 @@ class Evaluator:
         values = [v for r in rulebook.derive for _, v in r.sets] + [f.default for f in rulebook.facts.values()]
         self._derived_exponents = any(isinstance(v, float) and "e" in repr(v) for v in values)
         self._derive = {rule.id: rule for rule in rulebook.derive}
+        #: (field path, the key of its marker, compiled pattern) of every ``matches`` test
+        self._match_sites = [(path, path[-1] + match_marker(pattern), compiled)
+                             for (path, pattern), compiled in self.compiled.patterns.items()]
         self._require = {rule.id: rule for rule in rulebook.require}
         # A fact is final after the last stratum that holds one of its setters.
         self._final_after = {
@@ -105,7 +108,7 @@ class Evaluator:
     def evaluate(self, proposal: Proposal) -> Evaluation:
         """Evaluate one proposal."""
         document = self._normalised(proposal)
-        _mark_matches(document, self.compiled.patterns)
+        _mark_matches(document, self._match_sites)
         document[QUANTIFIER_ROOT] = self._quantifier_verdicts(document)
         derived: dict[str, Any] = {}
         document[DERIVED_ROOT] = derived
@@ -257,18 +260,38 @@ class Screening:
         #: condition -> (its screen target, its judge target), for the exhaustive cross-check
         self.conditions = {key: (Target(key[0], key[1], screened), Target(key[0], key[1], not screened))
                            for key in stratum.uncertain}
-        #: value -> the conditions its absence makes doubtful
-        self.by_path: dict[tuple[str, ...], list[tuple[str, str]]] = {}
         #: rule id -> its conditions
         self.rule_keys: dict[str, list[tuple[str, str]]] = {}
+        #: the values whose absence makes conditions doubtful, as a tree (see ``_missing``)
+        self.tree: _DoubtTree = {}
         for key, reads in stratum.uncertain.items():
             self.rule_keys.setdefault(key[0], []).append(key)
             for path in reads:
-                self.by_path.setdefault(path, []).append(key)
+                level = self.tree
+                for part in path:
+                    below, level = level.setdefault(part, (set(), {}))
+                    below.add(key)
 
     def doubtful(self, document: dict[str, Any]) -> set[tuple[str, str]]:
         """The conditions that read a value missing from ``document``."""
-        return {key for path, keys in self.by_path.items() if node_at(document, path) is None for key in keys}
+        out: set[tuple[str, str]] = set()
+        _missing(document, self.tree, out)
+        return out
+
+
+#: key -> (the conditions that read a value at or below it, the tree below it)
+_DoubtTree = dict[str, tuple[set[tuple[str, str]], "_DoubtTree"]]
+
+
+def _missing(node: Any, tree: _DoubtTree, out: set[tuple[str, str]]) -> None:
+    """Add to ``out`` the conditions of ``tree`` that read a value missing under ``node``: one
+    walk of the document, and a missing section settles everything below it at once."""
+    for part, (below, children) in tree.items():
+        value = node.get(part) if type(node) is dict else None
+        if value is None:
+            out |= below
+        elif children:
+            _missing(value, children, out)
 
 
 def _cross_checked(screening: Screening, hits: set[Target], doubtful: set[tuple[str, str]]) -> dict[tuple[str, str], Truth]:
@@ -301,12 +324,10 @@ def _name(truth: bool) -> Truth:
 __all__ = ["OUTCOMES", "DeriveRule", "Evaluation", "Evaluator", "FactValue", "RuleResult", "TraceStep"]
 
 
-def _mark_matches(document: dict[str, Any], patterns: dict[tuple[tuple[str, ...], str], Any]) -> None:
+def _mark_matches(document: dict[str, Any], sites: list[tuple[tuple[str, ...], str, Any]]) -> None:
     """Store each ``matches`` verdict beside its field (only where the field holds text)."""
-    for (path, pattern), compiled in patterns.items():
-        parent: Any = document
-        for part in path[:-1]:
-            parent = parent.get(part) if isinstance(parent, dict) else None
+    for path, marker, compiled in sites:
+        parent = node_at(document, path[:-1])
         value = parent.get(path[-1]) if isinstance(parent, dict) else None
         if isinstance(value, str):
-            parent[path[-1] + match_marker(pattern)] = full_match(compiled, value)
+            parent[marker] = full_match(compiled, value)
