@@ -12,7 +12,8 @@ trigger is made impossible by construction here (see docs/engine.md and
 * one session per proposal and shard, deleted in ``finally`` (at most 1,024 live sessions;
   measured faster than keeping one session and retracting the facts, docs/engine.md);
 * facts normalised before asserting: nulls dropped, NaN/infinite floats and integers outside
-  int64 refused, floats never written in exponent form, at most ``MAX_PROPERTIES`` properties;
+  int64 refused, floats never written in exponent form; flat, so the compiler bounds their
+  properties (``compile.MAX_PROPERTIES``);
 * no joins on ``id`` (the only multi-pattern rules are negations over the same fact).
 """
 
