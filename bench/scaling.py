@@ -15,6 +15,7 @@ from bench import generate
 from bench.measure import mark, secs, table, us
 from bench.run import Config, Failures
 from evaluator.batch import tune_collector
+from evaluator.engine import Projection
 from evaluator.evaluate import Evaluator
 from evaluator.loader import Document, load_bytes
 from evaluator.model import Proposal, build_proposal
@@ -76,7 +77,8 @@ def _rules(config: Config, failures: Failures) -> None:
     print("`load + check + compile` is `Session(rule_dirs=...)` with nothing cached (reading, checking and "
           "compiling the rulebooks of every domain); `load, cached` the same again; `evaluator ready` is "
           f"`Session.evaluator('ru-elr', '{DOMAIN}')`. µs per evaluation: CPU time of `Evaluator.evaluate(proposal)` "
-          f"on generated proposals, the median of rounds of 10 for {config.eval_budget:g} s per row after a warm-up, with the garbage collector "
+          f"on generated proposals, the median of rounds of 10 for {config.eval_budget:g} s per row after a warm-up "
+          "(each proposal once, so that the projections are compiled, see `evaluator.engine.Projection`), with the garbage collector "
           "tuned as `sandbox check` tunes it for many proposals (`evaluator.batch.tune_collector`). "
           "The growth column divides "
           f"the growth of the cost by the growth of the rule count; ✓ when both are ≤ {LINEAR} (at most "
@@ -126,7 +128,9 @@ def _evaluation_time(evaluator: Evaluator, proposals: list[Proposal], budget: fl
     (``evaluator.batch.tune_collector``): otherwise each full collection re-scans the loaded
     rulebook, a cost that grows with the rulebook and that a batch run does not pay.
     """
-    evaluator.evaluate(proposals[0])  # warm-up
+    passes = -(-Projection.COMPILE_AFTER // len(proposals))  # warm-up: past it, projections are compiled
+    for proposal in proposals * passes:
+        evaluator.evaluate(proposal)
     threshold = gc.get_threshold()
     gc.collect()
     tune_collector()
