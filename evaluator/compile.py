@@ -472,7 +472,25 @@ def uncertain_paths(rule_id: str, condition: c.Condition) -> set[tuple[str, ...]
     reads is missing: a field, a list (its length), a ``matches`` marker, a derived fact or a
     quantifier's verdict (the rule loader has already checked that values have the field's type).
     """
-    return _projection(rule_id, condition, decided_too=False)
+    if isinstance(condition, c.Not):
+        return uncertain_paths(rule_id, condition.part)
+    if isinstance(condition, (c.AllOf, c.AnyOf)):
+        return {p for part in condition.parts for p in uncertain_paths(rule_id, part)}
+    if isinstance(condition, c.Quantified):
+        return {(QUANTIFIER_ROOT, quantifier_id(rule_id, condition))}
+    if condition.op in ("present", "absent"):
+        return set()
+    path = tuple(subject_path(condition.subject).split("."))
+    found: set[tuple[str, ...]] = set()
+    if condition.other is not None:
+        found.add(tuple(condition.other))
+    if condition.op == "matches":
+        return found | {(*path[:-1], path[-1] + match_marker(str(condition.value)))}
+    if condition.op in ("min_items", "max_items"):
+        return found | {(*path[:-1], path[-1] + LENGTH_SUFFIX)}
+    if condition.container:
+        return found | {(*path[:-1], path[-1] + SET_SUFFIX)}
+    return found | {path}
 
 
 def _term_cost(term: Term) -> int:
@@ -605,33 +623,3 @@ def match_sites(condition: c.Condition) -> set[tuple[tuple[str, ...], str]]:
     if isinstance(condition, (c.AllOf, c.AnyOf)):
         return {site for part in condition.parts for site in match_sites(part)}
     return set()
-
-
-def _projection(rule_id: str, condition: c.Condition, decided_too: bool = True) -> set[tuple[str, ...]]:
-    """Engine paths a condition reads in the asserted fact (without ``decided_too``: only those
-    of tests that a missing value can leave unknown, see ``uncertain_paths``).
-
-    Only what the compiled tests look at: a list's length marker, not the list, for
-    ``min_items``; a section's presence marker for ``present``; the ``matches`` marker, not the
-    text. Copying lists of objects for a length test made facts five times larger, and the
-    engine parses every byte of every fact.
-    """
-    if isinstance(condition, c.Not):
-        return _projection(rule_id, condition.part, decided_too)
-    if isinstance(condition, (c.AllOf, c.AnyOf)):
-        return {p for part in condition.parts for p in _projection(rule_id, part, decided_too)}
-    if isinstance(condition, c.Quantified):
-        return {(QUANTIFIER_ROOT, quantifier_id(rule_id, condition))}
-    if not decided_too and condition.op in ("present", "absent"):
-        return set()
-    path = tuple(subject_path(condition.subject).split("."))
-    found: set[tuple[str, ...]] = set()
-    if condition.other is not None:
-        found.add(tuple(condition.other))
-    if condition.op == "matches":
-        return found | {(*path[:-1], path[-1] + match_marker(str(condition.value)))}
-    if condition.op in ("min_items", "max_items"):
-        return found | {(*path[:-1], path[-1] + LENGTH_SUFFIX)}
-    if condition.container:
-        return found | {(*path[:-1], path[-1] + SET_SUFFIX)}
-    return found | {path}  # contains reads the list and its length marker, which comes along
