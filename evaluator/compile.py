@@ -322,44 +322,50 @@ def _check_fact_size(compiled: dict[bool, Compiled], rule: DeriveRule | RequireR
     return paths
 
 
-def _item_groups(quantifiers: dict[str, Quantifier],
-                 owners: dict[str, DeriveRule | RequireRule]) -> list[list[tuple[Quantifier, dict[bool, Compiled]]]]:
+#: A quantifier of an item group: its compiled polarities and the paths they test.
+Member = tuple[Quantifier, dict[bool, Compiled], frozenset[str]]
+
+
+def _item_groups(quantifiers: dict[str, Quantifier], owners: dict[str, DeriveRule | RequireRule]) -> list[list[Member]]:
     """Quantifiers grouped by list, each group small enough for one shard and one item fact."""
     by_list: dict[tuple[str, ...], list[Quantifier]] = {}
     for quantifier in quantifiers.values():
         by_list.setdefault(quantifier.path, []).append(quantifier)
-    groups: list[list[tuple[Quantifier, dict[bool, Compiled]]]] = []
+    groups: list[list[Member]] = []
     for members in by_list.values():
-        current: list[tuple[Quantifier, dict[bool, Compiled]]] = []
+        current: list[Member] = []
         for quantifier in members:
             compiled = _compiled(quantifier.qid, [("item", quantifier.where)], owners[quantifier.qid])
-            _check_fact_size(compiled, owners[quantifier.qid])
-            if current and not _fits_one_group([*current, (quantifier, compiled)]):
+            member = (quantifier, compiled, _check_fact_size(compiled, owners[quantifier.qid]))
+            if current and not _fits_one_group([*current, member]):
                 groups.append(current)
                 current = []
-            current.append((quantifier, compiled))
+            current.append(member)
         groups.append(current)
     return groups
 
 
-def _fits_one_group(members: list[tuple[Quantifier, dict[bool, Compiled]]]) -> bool:
+def _fits_one_group(members: list[Member]) -> bool:
     """Whether one shard and one item fact can hold these quantifiers together."""
-    paths = frozenset().union(*(_tested_paths(compiled) for _, compiled in members))
-    return (sum(len(compiled[False]) for _, compiled in members) <= SHARD_BUDGET
-            and sum(len(compiled[True]) for _, compiled in members) <= JUDGE_BUDGET
-            and len(paths) + FACT_OVERHEAD <= MAX_PROPERTIES)
+    return (sum(len(compiled[False]) for _, compiled, _ in members) <= SHARD_BUDGET
+            and sum(len(compiled[True]) for _, compiled, _ in members) <= JUDGE_BUDGET
+            and len(_group_paths(members)) + FACT_OVERHEAD <= MAX_PROPERTIES)
 
 
-def _place_group(stratum: Stratum, members: list[tuple[Quantifier, dict[bool, Compiled]]], prefix: str) -> None:
+def _group_paths(members: list[Member]) -> frozenset[str]:
+    return frozenset().union(*(paths for _, _, paths in members))
+
+
+def _place_group(stratum: Stratum, members: list[Member], prefix: str) -> None:
     """Put one item group's rules in one shard; ``screened_truth`` is False for items."""
-    screens = [term for _, compiled in members for term in compiled[False]]
-    judges = [term for _, compiled in members for term in compiled[True]]
-    paths = frozenset().union(*(_tested_paths(compiled) for _, compiled in members))
+    screens = [term for _, compiled, _ in members for term in compiled[False]]
+    judges = [term for _, compiled, _ in members for term in compiled[True]]
+    paths = _group_paths(members)
     shard = _shard_for(stratum, screens, judges, frozenset(), prefix)
     gid = len(stratum.groups)
     _fill(stratum.shards[shard], screens, [dict(ITEM_DISCRIMINATOR), {"g": gid}])
     _fill(stratum.shards[shard], judges, [dict(ITEM_JUDGE_DISCRIMINATOR), {"g": gid}])
-    quantifiers = [quantifier for quantifier, _ in members]
+    quantifiers = [quantifier for quantifier, _, _ in members]
     stratum.groups.append(ItemGroup(gid, quantifiers[0].path, tuple(q.qid for q in quantifiers), paths, shard))
     for quantifier in quantifiers:
         stratum.rule_ids.append(quantifier.qid)
