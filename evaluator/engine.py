@@ -323,19 +323,17 @@ class DurableAdapter:
         that screen and judge agree (see ``Evaluator``).
         """
         lists: dict[int, list[Any]] = {}
-        for group in stratum.groups:
-            items = list_at(document, group.path)
-            if items is not None:
-                lists[group.gid] = items
         by_shard: dict[int, list[dict[str, Any]]] = {}
         doubtful: set[tuple[str, int]] = set()
         judged: set[tuple[int, int]] = set()
         for group in stratum.groups:
-            if group.gid not in lists:
+            items = list_at(document, group.path)
+            if items is None:
                 continue
+            lists[group.gid] = items
             shard = stratum.shards[group.shard]
             facts = by_shard.setdefault(group.shard, [])
-            for index, item in enumerate(lists[group.gid]):
+            for index, item in enumerate(items):
                 fact = self._item_fact(shard, group, index, item)
                 facts.append(fact)
                 doubts = [(qid, index) for qid in group.qids if _doubtful(item, stratum.uncertain[(qid, "item")])]
