@@ -414,9 +414,12 @@ def _drain(handle: int, state: int) -> list[tuple[str, int]]:
     return fired
 
 
+_ITEM_MESSAGE = '":{"m":{"i":'  # how a fired item rule's message goes on after its name
+
+
 def _item_index(message: str, name_end: int) -> int:
     """The ``i`` of an item fact (asserted with ``i`` first), or -1 for a proposal fact."""
-    start = name_end + len('":{"m":{"i": ')
-    if message.startswith('":{"m":{"i": ', name_end):
+    start = name_end + len(_ITEM_MESSAGE)
+    if message.startswith(_ITEM_MESSAGE, name_end):
         return int(message[start:message.index(",", start)])
     return -1
