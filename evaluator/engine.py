@@ -316,12 +316,13 @@ class DurableAdapter:
                    exhaustive: bool = False) -> dict[str, list[bool | None]]:
         """Every item of every quantified list, judged true, false or unknown (None), by quantifier.
 
-        Each item is one fact for its whole group (``compile.ItemGroup``). The screen holds the
-        false form of each ``where``: an item that fires nothing is true, unless a value its
-        ``where`` reads is missing; only such a doubtful item is asserted a second time, for the
-        judges (the true form), in the same session. ``exhaustive`` judges every item and checks
-        that screen and judge agree (see ``Evaluator``).
+        Each item is one fact for its whole group (``compile.ItemGroup``). The screen holds one
+        form of each ``where`` (``Quantifier.screened_truth``): an item that fires nothing has
+        the other, unless a value its ``where`` reads is missing; only such a doubtful item is
+        asserted a second time, for the judges (the other form), in the same session.
+        ``exhaustive`` judges every item and checks that screen and judge agree (see ``Evaluator``).
         """
+        quantifiers = self.compiled.quantifiers
         lists: dict[int, list[Any]] = {}
         by_shard: dict[int, list[dict[str, Any]]] = {}
         doubtful: set[tuple[str, int]] = set()
@@ -343,15 +344,16 @@ class DurableAdapter:
                     doubtful.update(doubts)
         on_screen: set[tuple[str, int]] = set()
         on_judge: set[tuple[str, int]] = set()
-        truth = stratum.screened_truth
         for number, facts in sorted(by_shard.items()):
             shard = stratum.shards[number]
             for name, index in self._session(shard, [dict(SESSION_MARKER), *facts], tolerant=True):
                 if name in shard.targets:
                     target = shard.targets[name]
-                    (on_screen if target.truth == truth else on_judge).add((target.rule_id, index))
+                    screened = target.truth == quantifiers[target.rule_id].screened_truth
+                    (on_screen if screened else on_judge).add((target.rule_id, index))
         return {qid: [_item_truth(qid, index, (qid, index) in on_screen, (qid, index) in on_judge,
-                                  (qid, index) in doubtful, (group.gid, index) in judged, truth)
+                                  (qid, index) in doubtful, (group.gid, index) in judged,
+                                  quantifiers[qid].screened_truth)
                       for index in range(len(lists[group.gid]))]
                 for group in stratum.groups if group.gid in lists for qid in group.qids}
 

@@ -471,8 +471,9 @@ def test_screened_verdicts_agree_with_both_polarities_on_the_examples() -> None:
 ])
 def test_list_items_are_screened_and_only_doubtful_ones_judged(
         mini_evaluator: Evaluator, monkeypatch: Any, hazards: str, truths: list[bool | None], outcome: str) -> None:
-    # compile.Stratum: an item's screen holds the false form of `where`; an item that fires
-    # nothing is true unless a value `where` reads is missing, and only then is it judged.
+    # compile.Quantifier.screened_truth: an `every` item's screen holds the false form of
+    # `where`; an item that fires nothing is true unless a value `where` reads is missing, and
+    # only then is it judged.
     text = MINIMAL_PROPOSAL.split("  hazards:")[0] + f"  hazards: {hazards}\noversight:\n  reporting: {{frequency_months: 6}}\n"
     subject = proposal_from(text)
     items = mini_evaluator.compiled.items
@@ -493,3 +494,34 @@ def test_list_items_are_screened_and_only_doubtful_ones_judged(
     assert list(exhaustive._adapter.fire_items(items, document, True).values()) == [truths]
     result = {r.rule.id: r.outcome for r in mini_evaluator.evaluate(subject).results}
     assert result["MINI-HAZARDS"] == outcome
+
+
+@pytest.mark.parametrize(("op", "fired", "outcome"), [
+    # `every` meets the false form first, `some` and `none` the true one: only the item with
+    # that form fires the screen (the doubtful third item meets the judges, and fires nothing)
+    ("every", 1, "fail"),
+    ("some", 0, "pass"),
+    ("none", 0, "fail"),
+])
+def test_each_quantifier_screens_its_items_in_the_form_they_seldom_have(
+        tmp_path: Path, monkeypatch: Any, op: str, fired: int, outcome: str) -> None:
+    check = f"{{field: safety.hazards, op: {op}, where: {{field: mitigations, op: min_items, value: 1}}}}"
+    evaluator = one_rule_evaluator(tmp_path, check)
+    hazards = "[{id: H1, description: x, mitigations: [a]}, {id: H2, description: y, mitigations: []}, {id: H3, description: z}]"
+    subject = proposal_from(MINIMAL_PROPOSAL.split("  hazards:")[0] + f"  hazards: {hazards}\n")
+    [quantifier] = evaluator.compiled.quantifiers.values()
+    assert quantifier.screened_truth is (op != "every")
+    screen_hits: list[int] = []
+    real = type(evaluator._adapter)._session
+
+    def spy(self: Any, shard: Any, facts: Any, tolerant: bool = False) -> Any:
+        found = real(self, shard, facts, tolerant)
+        screen_hits.extend(index for name, index in found
+                           if name in shard.targets and shard.targets[name].truth is quantifier.screened_truth)
+        return found
+
+    monkeypatch.setattr(type(evaluator._adapter), "_session", spy)
+    judged = evaluator._adapter.fire_items(evaluator.compiled.items, normalise(subject.data))
+    assert list(judged.values()) == [[True, False, None]]
+    assert screen_hits == [fired]
+    assert {r.rule.id: r.outcome for r in evaluator.evaluate(subject).results}["ONE-RULE"] == outcome
