@@ -47,6 +47,7 @@ def section(config: Config, failures: Failures) -> None:
         times: dict[str, list[float]] = {key: [] for key in [*commands, "empty"]}
         for command in commands.values():  # warm-up: page cache and the rule-pack cache
             run(command)
+        os.sync()  # the warm-up wrote the rule-pack cache: its write-back does not land in a row
         keys = list(commands)
         for index in range(config.runs):  # interleaved, so drift affects every row alike
             # ...and rotated, so that no row always follows the same one: in one test a start took
@@ -57,6 +58,10 @@ def section(config: Config, failures: Failures) -> None:
                 times[key].append(result.seconds)
                 if result.returncode not in (0, 1) or (key in ("pass", "floor") and result.returncode):
                     errors[key] = f"exit {result.returncode}: {last_line(result.stderr)}"
+        # After the rows with targets, not among them: each of these starts compiles every pack
+        # and writes a 2 MB cache entry, and a start measured right after one took up to three
+        # times as long (10 tries: median 159 ms, slowest 445 ms; after `python -c pass` 154, 161).
+        for index in range(config.runs):
             env = dict(os.environ, SANDBOX_CACHE_DIR=str(Path(tmp) / f"empty-cache-{index}"))
             times["empty"].append(run(commands["text"], env=env).seconds)
     floor = median(times["floor"])
