@@ -159,7 +159,8 @@ class Quantifier:
 
         ``every``: the false form (an item that breaks the rule); ``some`` and ``none``: the
         true form (an item the rule looks for). Item rules fired 12.9 times per example
-        proposal with the false form throughout, 9.3 times so (generated proposals: 11.2, 7.3).
+        proposal with the false form for all three, 9.3 times with this choice (generated
+        proposals: 11.2 and 7.3).
         """
         return self.op != "every"
 
