@@ -51,7 +51,10 @@ SET_SUFFIX = "__set"
 DERIVED_ROOT = "derived"
 QUANTIFIER_ROOT = "__q"
 ITEM_DISCRIMINATOR = {"kind": "item"}
-JUDGE_DISCRIMINATOR = {"kind": "judge"}  # a judge fact is {"kind": "judge", "j": <rule id>, ...}
+JUDGE_DISCRIMINATOR = {"kind": "judge"}  # a judge fact is {"j": <rule id>, "kind": "judge", ...}
+#: The rules that hold a shard's judges are named ``~judge|<role>|<n>``: each holds the judge
+#: terms of many conditions, one ``$or`` alternative per term, each led by its rule's ``j``.
+JUDGE_RULE = "~judge"
 ITEM_JUDGE_DISCRIMINATOR = {"kind": "item_judge"}  # a doubtful item, asserted a second time
 #: Item and judge sessions hold many facts: one marker fact meets their catch-all, so it fires
 #: once per session instead of once per fact (facts that match nothing are then legal).
@@ -120,8 +123,9 @@ class Shard:
     """One durable ruleset: rule name -> definition (without ``run``), and what it reads.
 
     It holds both forms of each of its rules' conditions: the screen's (``cost`` terms, met by
-    the proposal or item fact) and the judges' (``judge_cost`` terms, each met only by its own
-    rule's or group's judge facts, sent in the same session).
+    the proposal or item fact, one durable rule per condition) and the judges' (``judge_cost``
+    terms, each met only by its own rule's or group's judge facts, sent in the same session;
+    a rule's judge terms share the rules in ``judges`` with other rules', see ``_add_judges``).
     """
 
     name: str
@@ -134,6 +138,10 @@ class Shard:
     compared: set[str] = field(default_factory=set)
     cost: int = 0
     judge_cost: int = 0
+    #: judge rule name -> the role of the conditions it judges (which rule fired is the fact's ``j``)
+    judges: dict[str, str] = field(default_factory=dict)
+    #: judge rule name -> expressions its join node lists so far (see ``MAX_RULE_EXPRESSIONS``)
+    judge_expressions: dict[str, int] = field(default_factory=dict)
     #: ``rules`` as the engine's JSON, written once when compiling (a start reads it from the cache)
     definition: str = ""
 
@@ -193,9 +201,9 @@ class Stratum:
     reads a missing field (listed in ``uncertain``) does the evaluator also ask the judge
     rules holding its other polarity, to tell "true" or "false" from "unknown".
 
-    A shard's judge rules discriminate on the rule (``kind: judge``, ``j``): every doubtful
-    rule becomes one small fact, asserted in the same session as the proposal fact, so judging
-    costs no session of its own. In the item stratum the screens discriminate on the item
+    A shard's judge rules discriminate on the rule (``kind: judge``, then ``j`` in each
+    alternative): every doubtful rule becomes one small fact, asserted in the same session as
+    the proposal fact, so judging costs no session of its own. In the item stratum the screens discriminate on the item
     group (``kind: item``, ``g``) and a doubtful item is asserted a second time for the judges
     (``kind: item_judge``, ``g``).
     """
@@ -321,7 +329,7 @@ def _place(stratum: Stratum, rule_id: str, groups: list[tuple[str, c.Condition]]
     screened = stratum.screened_truth
     shard = _shard_for(stratum, compiled[screened], compiled[not screened], paths, prefix)
     _fill(stratum.shards[shard], compiled[screened], [dict(DISCRIMINATOR)])
-    _fill(stratum.shards[shard], compiled[not screened], [dict(JUDGE_DISCRIMINATOR), {"j": rule_id}])
+    _add_judges(stratum.shards[shard], compiled[not screened])
     stratum.shard_of[rule_id] = shard
     stratum.reads[rule_id] = paths
     for role, condition in groups:
@@ -425,6 +433,30 @@ def _fill(shard: Shard, compiled: Compiled, discriminator: list[dict[str, Any]])
         for index, chunk in enumerate(_chunks(alternatives)):
             shard.rules[f"{name}|{index}"] = _durable_rule(chunk, [dict(d) for d in discriminator], shard)
             shard.targets[f"{name}|{index}"] = target
+
+
+def _add_judges(shard: Shard, compiled: Compiled) -> None:
+    """Add one condition's judge terms to the shard's judge rules of its role.
+
+    A judge fact names its rule (``j``), so one durable rule can judge the conditions of many
+    rules: the fired message holds the fact, and its ``j`` says which rule's condition fired.
+    Each term is one ``$or`` alternative, ``j`` first; a rule takes alternatives until its join
+    node would list too many expressions (``MAX_RULE_EXPRESSIONS``). A session clears about
+    12 KB of state per rule of its ruleset, and this takes the judges from one rule per
+    condition to one per dozen terms.
+    """
+    for target, term in compiled:
+        cost = 2 + sum('"$m"' in text for _, text in term)  # the alternative's $and, field comparisons
+        names = [name for name, role in shard.judges.items() if role == target.role]
+        name = names[-1] if names else ""
+        if not name or shard.judge_expressions[name] + cost > MAX_RULE_EXPRESSIONS - 4:
+            name = f"{JUDGE_RULE}|{target.role}|{len(names)}"
+            shard.judges[name] = target.role
+            shard.judge_expressions[name] = 0
+            shard.rules[name] = {"all": [{"m": {"$and": [dict(JUDGE_DISCRIMINATOR), {"$or": []}]}}]}
+        tests = [_renamed(json.loads(text), shard) for _, text in term]
+        shard.rules[name]["all"][0]["m"]["$and"][1]["$or"].append({"$and": [{"j": target.rule_id}, *tests]})
+        shard.judge_expressions[name] += cost
 
 
 def _tested_paths(compiled: dict[bool, Compiled]) -> frozenset[str]:

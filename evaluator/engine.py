@@ -22,7 +22,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import Any, cast
 
 import durable_rules_engine as durable_core
 
@@ -267,8 +267,9 @@ class DurableAdapter:
 
     @staticmethod
     def _create(shard: Shard) -> int:
-        unsafe = [name for name in shard.rules if '"' in name or "\\" in name]
-        if unsafe:  # fired rule names are read straight out of the engine's JSON
+        names = [*shard.rules, *(target.rule_id for target in shard.targets.values())]
+        unsafe = [name for name in names if '"' in name or "\\" in name]
+        if unsafe:  # fired rule names and judge facts' rule ids are read straight out of the engine's JSON
             raise EngineError(f"rule name {unsafe[0]!r} in {shard.name} holds a quote or backslash")
         try:
             handle: int = durable_core.create_ruleset(shard.name, shard.definition or engine_json(shard.rules))
@@ -292,18 +293,22 @@ class DurableAdapter:
         for rule_id in judged:
             index = stratum.shard_of[rule_id]
             projection = self._projection((stratum.level, rule_id), stratum.shards[index], stratum.reads[rule_id])
-            judges.setdefault(index, []).append({"kind": "judge", "j": rule_id, **projection.take(document)})
+            # "j" first: a judge rule's message echoes the fact, and "j" names the condition's rule
+            judges.setdefault(index, []).append({"j": rule_id, "kind": "judge", **projection.take(document)})
         hits: set[Target] = set()
+        judge_truth = not stratum.screened_truth
         for index, shard in enumerate(stratum.shards):
             fact = self._projection(shard.name, shard, shard.fields).take(document)
             fact["kind"] = "proposal"
-            targets = shard.targets
+            targets, roles = shard.targets, shard.judges
             mine = judges.get(index)
             # A judge fact may match nothing (its condition is unknown); the proposal fact always
             # meets the catch-all, so an action still runs.
-            for name, _ in self._session(shard, [fact, *mine] if mine else [fact], tolerant=bool(mine)):
+            for name, key in self._session(shard, [fact, *mine] if mine else [fact], tolerant=bool(mine)):
                 if name in targets:
                     hits.add(targets[name])
+                elif name in roles:
+                    hits.add(Target(str(key), roles[name], judge_truth))
         return hits
 
     def _item_fact(self, shard: Shard, group: ItemGroup, index: int, item: Any) -> dict[str, Any]:
@@ -346,18 +351,18 @@ class DurableAdapter:
         on_judge: set[tuple[str, int]] = set()
         for number, facts in sorted(by_shard.items()):
             shard = stratum.shards[number]
-            for name, index in self._session(shard, [dict(SESSION_MARKER), *facts], tolerant=True):
-                if name in shard.targets:
+            for name, key in self._session(shard, [dict(SESSION_MARKER), *facts], tolerant=True):
+                if name in shard.targets:  # an item rule: the key is the item's index
                     target = shard.targets[name]
                     screened = target.truth == quantifiers[target.rule_id].screened_truth
-                    (on_screen if screened else on_judge).add((target.rule_id, index))
+                    (on_screen if screened else on_judge).add((target.rule_id, cast(int, key)))
         return {qid: [_item_truth(qid, index, (qid, index) in on_screen, (qid, index) in on_judge,
                                   (qid, index) in doubtful, (group.gid, index) in judged,
                                   quantifiers[qid].screened_truth)
                       for index in range(len(lists[group.gid]))]
                 for group in stratum.groups if group.gid in lists for qid in group.qids}
 
-    def _session(self, shard: Shard, facts: list[dict[str, Any]], tolerant: bool = False) -> list[tuple[str, int]]:
+    def _session(self, shard: Shard, facts: list[dict[str, Any]], tolerant: bool = False) -> list[tuple[str, int | str]]:
         """Assert ``facts`` in one fresh session of ``shard``, delete it, return what fired.
 
         ``tolerant``: facts that match no rule are expected (an item or a condition still
@@ -403,25 +408,29 @@ def _item_truth(qid: str, index: int, on_screen: bool, on_judge: bool, doubtful:
     return None if doubtful and not on_judge else not screened
 
 
-def _drain(handle: int, state: int) -> list[tuple[str, int]]:
-    """Every action the engine queued for a session: (rule name, item index or -1)."""
-    fired: list[tuple[str, int]] = []
+def _drain(handle: int, state: int) -> list[tuple[str, int | str]]:
+    """Every action the engine queued for a session: (rule name, what the fact names, ``_key``)."""
+    fired: list[tuple[str, int | str]] = []
     started = durable_core.start_action_for_state(handle, state)
     message: str | None = started[1] if started else None
     while message:
         # A message is {"<rule name>":{"m":<the fact as asserted>}}; names hold no quotes.
         end = message.index('"', 2)
-        fired.append((message[2:end], _item_index(message, end)))
+        fired.append((message[2:end], _key(message, end)))
         message = durable_core.complete_and_start_action(handle, state)
     return fired
 
 
 _ITEM_MESSAGE = '":{"m":{"i":'  # how a fired item rule's message goes on after its name
+_JUDGE_MESSAGE = '":{"m":{"j":"'  # and a fired judge rule's
 
 
-def _item_index(message: str, name_end: int) -> int:
-    """The ``i`` of an item fact (asserted with ``i`` first), or -1 for a proposal fact."""
-    start = name_end + len(_ITEM_MESSAGE)
+def _key(message: str, name_end: int) -> int | str:
+    """The ``i`` of an item fact or the ``j`` of a judge fact (each asserted first), else -1."""
     if message.startswith(_ITEM_MESSAGE, name_end):
+        start = name_end + len(_ITEM_MESSAGE)
         return int(message[start:message.index(",", start)])
+    if message.startswith(_JUDGE_MESSAGE, name_end):
+        start = name_end + len(_JUDGE_MESSAGE)
+        return message[start:message.index('"', start)]
     return -1

@@ -81,8 +81,11 @@ def test_every_pattern_starts_with_the_discriminator(mini_evaluator: Evaluator) 
         rule_id = where.split("/")[1].split("|")[0]
         if first in ({"kind": "item"}, {"kind": "item_judge"}) and "~" not in where:
             assert body["$and"][1] == {"g": group_of[rule_id]}, where
-        if first == {"kind": "judge"} and "~" not in where:
-            assert body["$and"][1] == {"j": rule_id}, where
+        if first == {"kind": "judge"}:  # a judge rule: an $or of terms, each led by its rule's id
+            assert where.split("/")[1].startswith("~judge|") and len(body["$and"]) == 2, where
+            rule_ids = [term["$and"][0]["j"] for term in body["$and"][1]["$or"]]
+            known = {rule.id for rule in [*mini_evaluator.rulebook.derive, *mini_evaluator.rulebook.require]}
+            assert rule_ids and set(rule_ids) <= known, where
 
 
 def test_no_pattern_joins_on_id_and_only_negations_have_two_patterns(mini_evaluator: Evaluator) -> None:
@@ -151,10 +154,13 @@ def test_many_simultaneously_true_rules_are_sharded(tmp_path: Path) -> None:
     evaluator = Evaluator(assemble(load_packs([tmp_path]), "ru-elr", "medical_ai"))
     shards = [s for stratum in evaluator.compiled.strata for s in stratum.shards]
     assert len(shards) == 600 // SHARD_BUDGET
-    for shard in shards:  # the proposal fact meets the screen rules; a judge fact only its own rule's
+    for shard in shards:  # the proposal fact meets the screen rules; a judge fact only its own rule's terms
         firsts = [rule["all"][0]["m"].get("$and", [None])[0] for rule in shard.rules.values()]  # None: catch-all
-        screens, judges = firsts.count({"kind": "proposal"}), firsts.count({"kind": "judge"})
-        assert (screens, judges, shard.cost) == (SHARD_BUDGET, SHARD_BUDGET, SHARD_BUDGET)
+        judged = [term["$and"][0]["j"] for rule in shard.rules.values() if rule["all"][0]["m"].get("$and", [None])[0]
+                  == {"kind": "judge"} for term in rule["all"][0]["m"]["$and"][1]["$or"]]
+        assert (firsts.count({"kind": "proposal"}), shard.cost) == (SHARD_BUDGET, SHARD_BUDGET)
+        # 60 judge terms of two tests each ($and: 2 expressions), 12 to a rule (MAX_RULE_EXPRESSIONS)
+        assert (firsts.count({"kind": "judge"}), len(judged), len(set(judged))) == (5, SHARD_BUDGET, SHARD_BUDGET)
     text = MINIMAL_PROPOSAL.replace("domain: autonomous_vehicles", "domain: medical_ai")
     results = evaluator.evaluate(proposal_from(text)).results
     assert [r.outcome for r in results] == ["pass"] * 600
@@ -326,8 +332,10 @@ def test_a_condition_with_many_alternatives_is_cut_into_rules_the_engine_accepts
                       f"{{field: scope.scale.units, op: gte, value: {10 * i}}}]}}" for i in range(1, 6))
     evaluator = one_rule_evaluator(tmp_path, f"{{all: [{parts}]}}")
     shard = evaluator.compiled.strata[-1].shards[0]
-    assert sorted(name for name in shard.rules if "|T|" in name) == ["ONE-RULE|check|T|0", "ONE-RULE|check|T|1",
-                                                                        "ONE-RULE|check|T|2"]
+    assert sorted(name for name in shard.rules if "|F|" in name) == ["ONE-RULE|check|F|0"]  # 1 term of 5 tests
+    judges = {name: len(rule["all"][0]["m"]["$and"][1]["$or"]) for name, rule in shard.rules.items()
+              if name.startswith("~judge")}  # the true form: 32 terms, 12 to a rule
+    assert judges == {"~judge|check|0": 12, "~judge|check|1": 12, "~judge|check|2": 8}
     outcomes = [evaluator.evaluate(proposal_from(MINIMAL_PROPOSAL.replace("scope:\n", f"scope:\n  scale: {{units: {units}}}\n")))
                 .results[0].outcome for units in (250, 20)]
     assert outcomes == ["pass", "fail"]  # 36 months and 20 units miss the fourth alternative (40)
@@ -366,7 +374,7 @@ def test_compiled_rules_avoid_the_shapes_measured_to_misbehave(pack: str) -> Non
     book = assemble(load_packs([TESTS / "fixtures" / "packs" / pack]), "ru-elr", "autonomous_vehicles")
     definitions = compile_rulebook(book).definitions()
     for rules in definitions.values():
-        for name, rule in rules.items():  # an $or only joins a condition's alternatives, after the discriminator
+        for name, rule in rules.items():  # an $or joins alternatives (terms), after the discriminator
             tests = rule["all"][0]["m"].get("$and", [])
             ors = [i for i, node in enumerate(tests) if "$or" in node]
             assert ors in ([], [len(tests) - 1]), name
