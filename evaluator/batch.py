@@ -356,11 +356,11 @@ class _Pool:
         Workers are not terminated: one killed while sending its result leaves half a message in
         the result pipe, and the executor then waits for the rest forever (seen once in ten
         Ctrl-C runs). A task is at most ``MAX_CHUNK`` proposals, so this takes well under a
-        second; a second Ctrl-C kills the workers outright.
+        second; a second Ctrl-C (or SIGTERM, ``cli.Terminated``) kills the workers outright.
         """
         try:
             self._executor.shutdown(wait=True, cancel_futures=True)
-        except KeyboardInterrupt:
+        except BaseException:
             for process in self._processes:
                 process.kill()
             raise
@@ -409,16 +409,35 @@ _WORKER: dict[str, Any] = {}
 
 
 def _start_worker(options: Options) -> None:
-    """Pool initializer: leave Ctrl-C to the parent, and build this worker's ``Session`` once."""
+    """Pool initializer: leave Ctrl-C, SIGTERM and SIGHUP to the parent (it stops the pool), exit
+    if the parent dies, and build this worker's ``Session`` once."""
+    import os
     import signal
+    import threading
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for stop in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(stop, signal.SIG_IGN)
+    threading.Thread(target=_exit_with, args=(os.getppid(),), name="sandbox-parent-watch", daemon=True).start()
     _WORKER["options"] = options
     try:
         _WORKER["session"] = new_session(options)
     except Exception as exc:  # noqa: BLE001 -- reported to the parent with the first task
         _WORKER["error"] = exc
     tune_collector()
+
+
+def _exit_with(parent: int) -> None:
+    """Exit this worker once ``parent`` is gone (say, killed with SIGKILL). Nothing else would
+    end it: its siblings hold the task pipe open, so it would wait for a task forever."""
+    import os
+    import time
+
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(EXIT_ORPHANED)
+
+
+EXIT_ORPHANED = 3  # a worker's exit code when it outlived the sandbox process
 
 
 def tune_collector() -> None:

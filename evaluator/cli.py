@@ -1,7 +1,8 @@
 """The command line: the only module that prints or exits.
 
 Exit codes: 0 the decision passes ``--fail-on``; 1 it does not; 2 usage, input or rule-file
-errors (and internal errors); 130 interrupted.
+errors (and internal errors); 130 interrupted; 128 + the signal's number when stopped by
+SIGTERM or SIGHUP (143, 129).
 """
 
 # No ``from __future__ import annotations`` in this module: typer turns every string annotation
@@ -10,6 +11,7 @@ errors (and internal errors); 130 interrupted.
 # without. Names imported only for the type checker are quoted instead.
 
 import os
+import signal
 import sys
 import traceback
 from collections.abc import Iterator, Sequence
@@ -492,8 +494,35 @@ def _app_for(args: list[str]) -> typer.Typer:
     return narrowed
 
 
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP, raised where the program is, so that it stops as after Ctrl-C: worker
+    processes are stopped and staged reports removed (``finally`` blocks run), which the
+    signals' default action, an immediate exit, skips. Not a ``KeyboardInterrupt``, which typer
+    turns into exit code 130 without a word."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_terminated(signum: int, _frame: object) -> None:
+    raise Terminated(signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console entry point; returns the exit code."""
+    try:
+        previous = {stop: signal.signal(stop, _raise_terminated) for stop in (signal.SIGTERM, signal.SIGHUP)}
+    except ValueError:  # not the main thread (an embedding program): keep its handlers
+        previous = {}
+    try:
+        return _main(argv)
+    finally:
+        for stop, handler in previous.items():
+            signal.signal(stop, handler)
+
+
+def _main(argv: list[str] | None) -> int:
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     try:
         # Without standalone mode, an Exit raised by a command comes back as the return value.
@@ -501,6 +530,9 @@ def main(argv: list[str] | None = None) -> int:
                                                                        standalone_mode=False)
     except typer.Exit as done:
         return int(done.exit_code)
+    except Terminated as stopped:
+        sys.stderr.write(f"stopped by {signal.Signals(stopped.signum).name}\n")
+        return 128 + stopped.signum
     except (KeyboardInterrupt, typer.Abort):
         sys.stderr.write("interrupted\n")
         return EXIT_INTERRUPTED

@@ -258,6 +258,49 @@ def test_ctrl_c_leaves_the_report_directory_untouched(intake: Path, tmp_path: Pa
         os.killpg(process.pid, 0)  # no worker left behind
 
 
+@pytest.mark.parametrize(("jobs", "stop"), [("1", signal.SIGTERM), ("2", signal.SIGTERM), ("2", signal.SIGHUP)])
+def test_sigterm_to_the_sandbox_process_alone_stops_it_like_ctrl_c(intake: Path, tmp_path: Path, jobs: str,
+                                                                    stop: signal.Signals) -> None:
+    # As from `timeout` or `docker stop`: only the sandbox process gets the signal, not its workers.
+    out_dir = tmp_path / "reports"
+    out_dir.mkdir()
+    (out_dir / "robotaxi-innopolis-2026.html").write_text("previous", encoding="utf-8")
+    process = subprocess.Popen([sys.executable, "-m", "evaluator", "check", str(intake), "--format", "json",
+                                "--report-dir", str(out_dir), "--jobs", jobs],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True, cwd=ROOT)
+    assert process.stdout is not None
+    assert process.stdout.readline() == b"[\n"  # the run is under way (see the Ctrl-C test)
+    process.send_signal(stop)
+    _, err = process.communicate(timeout=60)
+    assert (process.returncode, err) == (128 + stop, f"stopped by {stop.name}\n".encode())
+    assert contents(out_dir) == {"robotaxi-innopolis-2026.html": b"previous"}  # no staging directory either
+    with pytest.raises(ProcessLookupError):
+        os.killpg(process.pid, 0)  # the workers were stopped, not orphaned
+
+
+def test_workers_exit_when_the_sandbox_process_is_killed(intake: Path, tmp_path: Path) -> None:
+    # SIGKILL cannot be handled: the workers notice that their parent is gone and exit.
+    process = subprocess.Popen([sys.executable, "-m", "evaluator", "check", str(intake), "--format", "json",
+                                "--jobs", "2"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                               start_new_session=True, cwd=ROOT)
+    assert process.stdout is not None
+    assert process.stdout.readline() == b"[\n"
+    process.kill()
+    process.communicate(timeout=60)
+    deadline = time.monotonic() + 30
+    while _group_alive(process.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _group_alive(process.pid)
+
+
+def _group_alive(group: int) -> bool:
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 @pytest.mark.parametrize("failing", ["2.html", "index.html"])  # staged by a worker, or by the parent at the end
 def test_a_failed_write_leaves_the_report_directory_untouched(
         capsys: pytest.CaptureFixture[str], mini: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
