@@ -79,9 +79,9 @@ def _rules(config: Config, failures: Failures) -> None:
           f"`Session.evaluator('ru-elr', '{DOMAIN}')`. µs per evaluation: CPU time of `Evaluator.evaluate(proposal)` "
           f"on generated proposals, the median of rounds of about {ROUND_SECONDS * 1000:g} ms, for about "
           f"{config.eval_budget:g} s per row after a warm-up "
-          "(the rows take their rounds in turn, so that a slow spell of the machine falls on all of them) "
           "(each proposal once, so that the projections are compiled, see `evaluator.engine.Projection`), with the garbage collector "
           "tuned as `sandbox check` tunes it for many proposals (`evaluator.batch.tune_collector`). "
+          "The rows take their rounds in turn, so that a slow spell of the machine falls on all of them. "
           "The growth column divides "
           f"the growth of the cost by the growth of the rule count; ✓ when both are ≤ {LINEAR} (at most "
           "linear, with room for noise).")
