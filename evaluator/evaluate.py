@@ -98,6 +98,10 @@ class Evaluator:
         self._match_sites = [(path, path[-1] + match_marker(pattern), compiled)
                              for (path, pattern), compiled in self.compiled.patterns.items()]
         self._require = {rule.id: rule for rule in rulebook.require}
+        #: per require rule, in order: its id, the rule, and the keys of its conditions (no
+        #: ``applies`` key when it has no ``applies_when``), worked out once
+        self._outcome_plan = [(rule.id, rule, None if rule.applies_when is None else (rule.id, "applies"),
+                               (rule.id, "check")) for rule in (self._require[r] for r in self.compiled.strata[-1].rule_ids)]
         # A fact is final after the last stratum that holds one of its setters.
         self._final_after = {
             name: max((rulebook.levels[r.id] for r in rulebook.derive if any(n == name for n, _ in r.sets)),
@@ -117,25 +121,27 @@ class Evaluator:
         trace: list[TraceStep] = []
         results: list[RuleResult] = []
         for index, stratum in enumerate(self.compiled.strata):
-            verdicts = self._verdicts(stratum, document)
+            verdicts, default = self._verdicts(stratum, document)
             if stratum.kind == "derive":
-                self._apply_derivations(index, stratum.rule_ids, verdicts, facts, pending, trace)
+                self._apply_derivations(index, stratum.rule_ids, verdicts, default, facts, pending, trace)
                 self._finalise_facts(index, facts)
                 derived.clear()
                 derived.update({n: f.value for n, f in facts.items() if f.origin != "unknown"})
             else:
-                results.extend(self._outcome(index, rule_id, verdicts, trace) for rule_id in stratum.rule_ids)
+                results.extend(self._outcome(index, plan, verdicts, default, trace) for plan in self._outcome_plan)
         final = {n: f if f.origin != "unknown" else FactValue(n, None, "unknown", f.rule_id)
                  for n, f in sorted(facts.items())}
         return Evaluation(proposal, self.rulebook, tuple(results), final, tuple(trace))
 
-    def _verdicts(self, stratum: Stratum, document: dict[str, Any]) -> dict[tuple[str, str], Truth]:
-        """Every condition of a stratum: true, false or unknown (see ``Stratum`` for the method)."""
+    def _verdicts(self, stratum: Stratum, document: dict[str, Any]) -> tuple[dict[tuple[str, str], Truth], Truth]:
+        """Every condition of a stratum, true, false or unknown (see ``Stratum`` for the method):
+        the verdicts that differ from the stratum's default, and that default (most conditions
+        have it, and a dict of only the others is much smaller)."""
         screening = self._screening[stratum.level]
         doubtful = screening.doubtful(document)
         if self.exhaustive:
             hits = self._adapter.fire(stratum, sorted(stratum.shard_of), document)
-            return _cross_checked(screening, hits, doubtful)
+            return _cross_checked(screening, hits, doubtful), screening.other
         judged = sorted({rule_id for rule_id, _ in doubtful})
         hits = self._adapter.fire(stratum, judged, document)
         screened = stratum.screened_truth
@@ -148,10 +154,9 @@ class Evaluator:
                 if key not in doubtful and (key in on_screen) == (key in on_judge):
                     raise _neither_form(key)
         # A condition has the unscreened form unless its screen fired or it is doubtful and unjudged.
-        out: dict[tuple[str, str], Truth] = dict.fromkeys(screening.keys, screening.other)
-        out.update(dict.fromkeys(doubtful - on_judge, "unknown"))
+        out: dict[tuple[str, str], Truth] = dict.fromkeys(doubtful - on_judge, "unknown")
         out.update(dict.fromkeys(on_screen, screening.screened))
-        return out
+        return out, screening.other
 
     def _quantifier_verdicts(self, document: dict[str, Any]) -> dict[str, str]:
         """Fold the engine's per-item verdicts: "T"/"F" per quantifier, absent when unknown."""
@@ -179,11 +184,11 @@ class Evaluator:
         return document
 
     def _apply_derivations(self, stratum: int, rule_ids: list[str], verdicts: dict[tuple[str, str], Truth],
-                           facts: dict[str, FactValue], pending: dict[str, list[Any]],
+                           default: Truth, facts: dict[str, FactValue], pending: dict[str, list[Any]],
                            trace: list[TraceStep]) -> None:
         for rule_id in rule_ids:
             rule = self._derive[rule_id]
-            truth = verdicts[(rule_id, "when")]
+            truth = verdicts.get((rule_id, "when"), default)
             newly: list[tuple[str, Any]] = []
             for name, value in rule.sets:
                 if self._settle(facts, pending, name, value, truth, rule_id):
@@ -220,11 +225,11 @@ class Evaluator:
             if self._final_after[name] <= stratum and name not in facts:
                 facts[name] = FactValue(name, fact.default, "default", None)
 
-    def _outcome(self, stratum: int, rule_id: str, verdicts: dict[tuple[str, str], Truth],
-                 trace: list[TraceStep]) -> RuleResult:
-        rule = self._require[rule_id]
-        applies: Truth = "true" if rule.applies_when is None else verdicts[(rule_id, "applies")]
-        check = verdicts[(rule_id, "check")]
+    def _outcome(self, stratum: int, plan: tuple[str, RequireRule, tuple[str, str] | None, tuple[str, str]],
+                 verdicts: dict[tuple[str, str], Truth], default: Truth, trace: list[TraceStep]) -> RuleResult:
+        rule_id, rule, applies_key, check_key = plan
+        applies: Truth = "true" if applies_key is None else verdicts.get(applies_key, default)
+        check = verdicts.get(check_key, default)
         outcome: Outcome
         if applies == "false":
             outcome = "not_applicable"
@@ -255,8 +260,6 @@ class Screening:
     def __init__(self, stratum: Stratum) -> None:
         screened = stratum.screened_truth
         self.screened, self.other = _name(screened), _name(not screened)
-        #: every condition of the stratum, in order
-        self.keys = list(stratum.uncertain)
         #: condition -> (its screen target, its judge target), for the exhaustive cross-check
         self.conditions = {key: (Target(key[0], key[1], screened), Target(key[0], key[1], not screened))
                            for key in stratum.uncertain}
