@@ -7,6 +7,7 @@ gets exactly one outcome: pass, fail, not_applicable or indeterminate.
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Any, Literal
 
 from evaluator.compile import (
@@ -69,7 +70,20 @@ class Evaluation:
     rulebook: Rulebook
     results: tuple[RuleResult, ...]
     facts: dict[str, FactValue]
-    trace: tuple[TraceStep, ...]
+    #: the derive rules' steps, in evaluation order (``trace`` adds the require rules')
+    derivations: tuple[TraceStep, ...]
+    #: the stratum of the require rules (after every derive stratum)
+    require_stratum: int
+
+    @cached_property
+    def trace(self) -> tuple[TraceStep, ...]:
+        """Every rule's verdict in evaluation order: the derive rules', then each require rule's
+        (its check where it applies, else its ``applies_when``). Worked out when first read: only
+        the JSON output, custom templates and rule tests show it."""
+        level = self.require_stratum
+        return self.derivations + tuple(
+            TraceStep(level, r.rule.id, "check", r.check) if r.applies == "true"
+            else TraceStep(level, r.rule.id, "applies", r.applies) for r in self.results)
 
 
 class Evaluator:
@@ -98,10 +112,10 @@ class Evaluator:
         self._match_sites = [(path, path[-1] + match_marker(pattern), compiled)
                              for (path, pattern), compiled in self.compiled.patterns.items()]
         self._require = {rule.id: rule for rule in rulebook.require}
-        #: per require rule, in order: its id, the rule, and the keys of its conditions (no
-        #: ``applies`` key when it has no ``applies_when``), worked out once
-        self._outcome_plan = [(rule.id, rule, None if rule.applies_when is None else (rule.id, "applies"),
-                               (rule.id, "check")) for rule in (self._require[r] for r in self.compiled.strata[-1].rule_ids)]
+        #: per require rule, in order: the rule and the keys of its conditions (no ``applies``
+        #: key when it has no ``applies_when``), worked out once
+        self._outcome_plan = [(rule, None if rule.applies_when is None else (rule.id, "applies"), (rule.id, "check"))
+                              for rule in (self._require[r] for r in self.compiled.strata[-1].rule_ids)]
         # A fact is final after the last stratum that holds one of its setters.
         self._final_after = {
             name: max((rulebook.levels[r.id] for r in rulebook.derive if any(n == name for n, _ in r.sets)),
@@ -128,10 +142,10 @@ class Evaluator:
                 derived.clear()
                 derived.update({n: f.value for n, f in facts.items() if f.origin != "unknown"})
             else:
-                results.extend(self._outcome(index, plan, verdicts, default, trace) for plan in self._outcome_plan)
+                results.extend(self._outcome(plan, verdicts, default) for plan in self._outcome_plan)
         final = {n: f if f.origin != "unknown" else FactValue(n, None, "unknown", f.rule_id)
                  for n, f in sorted(facts.items())}
-        return Evaluation(proposal, self.rulebook, tuple(results), final, tuple(trace))
+        return Evaluation(proposal, self.rulebook, tuple(results), final, tuple(trace), len(self.compiled.strata) - 1)
 
     def _verdicts(self, stratum: Stratum, document: dict[str, Any]) -> tuple[dict[tuple[str, str], Truth], Truth]:
         """Every condition of a stratum, true, false or unknown (see ``Stratum`` for the method):
@@ -225,9 +239,10 @@ class Evaluator:
             if self._final_after[name] <= stratum and name not in facts:
                 facts[name] = FactValue(name, fact.default, "default", None)
 
-    def _outcome(self, stratum: int, plan: tuple[str, RequireRule, tuple[str, str] | None, tuple[str, str]],
-                 verdicts: dict[tuple[str, str], Truth], default: Truth, trace: list[TraceStep]) -> RuleResult:
-        rule_id, rule, applies_key, check_key = plan
+    @staticmethod
+    def _outcome(plan: tuple[RequireRule, tuple[str, str] | None, tuple[str, str]],
+                 verdicts: dict[tuple[str, str], Truth], default: Truth) -> RuleResult:
+        rule, applies_key, check_key = plan
         applies: Truth = "true" if applies_key is None else verdicts.get(applies_key, default)
         check = verdicts.get(check_key, default)
         outcome: Outcome
@@ -237,10 +252,6 @@ class Evaluator:
             outcome = "indeterminate"
         else:
             outcome = "pass" if check == "true" else "fail"
-        if applies == "true":
-            trace.append(TraceStep(stratum, rule_id, "check", check))
-        else:
-            trace.append(TraceStep(stratum, rule_id, "applies", applies))
         return RuleResult(rule, outcome, applies, check)
 
 
