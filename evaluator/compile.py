@@ -203,9 +203,9 @@ class Stratum:
 
     A shard's judge rules discriminate on the rule (``kind: judge``, then ``j`` in each
     alternative): every doubtful rule becomes one small fact, asserted in the same session as
-    the proposal fact, so judging costs no session of its own. In the item stratum the screens discriminate on the item
-    group (``kind: item``, ``g``) and a doubtful item is asserted a second time for the judges
-    (``kind: item_judge``, ``g``).
+    the proposal fact, so judging costs no session of its own. In the item stratum the screens
+    discriminate on the item group (``kind: item``, ``g``) and a doubtful item is asserted a
+    second time for the judges (``kind: item_judge``, ``g``).
     """
 
     level: int
@@ -446,7 +446,7 @@ def _add_judges(shard: Shard, compiled: Compiled) -> None:
     condition to one per dozen terms.
     """
     for target, term in compiled:
-        cost = 2 + sum('"$m"' in text for _, text in term)  # the alternative's $and, field comparisons
+        cost = 2 + _field_comparisons(term)  # the alternative's $and, then its comparisons of two fields
         names = [name for name, role in shard.judges.items() if role == target.role]
         name = names[-1] if names else ""
         if not name or shard.judge_expressions[name] + cost > MAX_RULE_EXPRESSIONS - 4:
@@ -510,13 +510,18 @@ def _chunks(terms: list[Term]) -> list[list[Term]]:
     chunks: list[list[Term]] = []
     used = 0
     for term in terms:
-        cost = (2 if len(term) > 1 else 0) + sum('"$m"' in text for _, text in term)
+        cost = (2 if len(term) > 1 else 0) + _field_comparisons(term)
         if not chunks or used + cost > MAX_RULE_EXPRESSIONS - 4:
             chunks.append([])
             used = 0
         chunks[-1].append(term)
         used += cost
     return chunks
+
+
+def _field_comparisons(term: Term) -> int:
+    """The tests of ``term`` that compare two fields: each lists one more expression at the join node."""
+    return sum('"$m"' in text for _, text in term)
 
 
 def uncertain_paths(rule_id: str, condition: c.Condition) -> set[tuple[str, ...]]:

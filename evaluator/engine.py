@@ -411,7 +411,8 @@ def _item_truth(qid: str, index: int, on_screen: bool, on_judge: bool, doubtful:
 
 
 def _drain(handle: int, state: int) -> list[tuple[str, int | str]]:
-    """Every action the engine queued for a session: (rule name, what the fact names, ``_key``)."""
+    """Every action the engine queued for a session: (rule name, the item index or judged rule
+    id that its fact carries, else -1; see ``_key``)."""
     fired: list[tuple[str, int | str]] = []
     started = durable_core.start_action_for_state(handle, state)
     message: str | None = started[1] if started else None

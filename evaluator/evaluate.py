@@ -111,11 +111,11 @@ class Evaluator:
         #: (field path, the key of its marker, compiled pattern) of every ``matches`` test
         self._match_sites = [(path, path[-1] + match_marker(pattern), compiled)
                              for (path, pattern), compiled in self.compiled.patterns.items()]
-        self._require = {rule.id: rule for rule in rulebook.require}
+        require = {rule.id: rule for rule in rulebook.require}
         #: per require rule, in order: the rule and the keys of its conditions (no ``applies``
         #: key when it has no ``applies_when``), worked out once
         self._outcome_plan = [(rule, None if rule.applies_when is None else (rule.id, "applies"), (rule.id, "check"))
-                              for rule in (self._require[r] for r in self.compiled.strata[-1].rule_ids)]
+                              for rule in (require[r] for r in self.compiled.strata[-1].rule_ids)]
         # A fact is final after the last stratum that holds one of its setters.
         self._final_after = {
             name: max((rulebook.levels[r.id] for r in rulebook.derive if any(n == name for n, _ in r.sets)),

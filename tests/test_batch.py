@@ -239,52 +239,50 @@ def _read(fd: int) -> bytes:
         return b""
 
 
-@pytest.mark.parametrize("jobs", ["1", "2"])
-def test_ctrl_c_leaves_the_report_directory_untouched(intake: Path, tmp_path: Path, jobs: str) -> None:
+def _running_json_check(intake: Path, *options: str) -> subprocess.Popen[bytes]:
+    """``sandbox check INTAKE --format json OPTIONS`` in a session of its own, once its output
+    has begun: the JSON (megabytes) fills the pipe, so the run is still going afterwards."""
+    process = subprocess.Popen([sys.executable, "-m", "evaluator", "check", str(intake), "--format", "json", *options],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True, cwd=ROOT)
+    assert process.stdout is not None
+    assert process.stdout.readline() == b"[\n"
+    return process
+
+
+def _report_dir_with_a_previous_report(tmp_path: Path) -> Path:
     out_dir = tmp_path / "reports"
     out_dir.mkdir()
     (out_dir / "robotaxi-innopolis-2026.html").write_text("previous", encoding="utf-8")
-    process = subprocess.Popen([sys.executable, "-m", "evaluator", "check", str(intake), "--format", "json",
-                                "--report-dir", str(out_dir), "--jobs", jobs],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True, cwd=ROOT)
-    assert process.stdout is not None
-    # The JSON (megabytes) fills the pipe, so the run is still going when Ctrl-C reaches every process.
-    assert process.stdout.readline() == b"[\n"
-    os.killpg(process.pid, signal.SIGINT)
+    return out_dir
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_ctrl_c_leaves_the_report_directory_untouched(intake: Path, tmp_path: Path, jobs: str) -> None:
+    out_dir = _report_dir_with_a_previous_report(tmp_path)
+    process = _running_json_check(intake, "--report-dir", str(out_dir), "--jobs", jobs)
+    os.killpg(process.pid, signal.SIGINT)  # Ctrl-C reaches every process of the terminal's group
     _, err = process.communicate(timeout=60)
     assert (process.returncode, err) == (130, b"")
     assert contents(out_dir) == {"robotaxi-innopolis-2026.html": b"previous"}  # no staging directory either
-    with pytest.raises(ProcessLookupError):
-        os.killpg(process.pid, 0)  # no worker left behind
+    assert not _group_alive(process.pid)  # no worker left behind
 
 
 @pytest.mark.parametrize(("jobs", "stop"), [("1", signal.SIGTERM), ("2", signal.SIGTERM), ("2", signal.SIGHUP)])
 def test_sigterm_to_the_sandbox_process_alone_stops_it_like_ctrl_c(intake: Path, tmp_path: Path, jobs: str,
                                                                     stop: signal.Signals) -> None:
     # As from `timeout` or `docker stop`: only the sandbox process gets the signal, not its workers.
-    out_dir = tmp_path / "reports"
-    out_dir.mkdir()
-    (out_dir / "robotaxi-innopolis-2026.html").write_text("previous", encoding="utf-8")
-    process = subprocess.Popen([sys.executable, "-m", "evaluator", "check", str(intake), "--format", "json",
-                                "--report-dir", str(out_dir), "--jobs", jobs],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True, cwd=ROOT)
-    assert process.stdout is not None
-    assert process.stdout.readline() == b"[\n"  # the run is under way (see the Ctrl-C test)
+    out_dir = _report_dir_with_a_previous_report(tmp_path)
+    process = _running_json_check(intake, "--report-dir", str(out_dir), "--jobs", jobs)
     process.send_signal(stop)
     _, err = process.communicate(timeout=60)
     assert (process.returncode, err) == (128 + stop, f"stopped by {stop.name}\n".encode())
     assert contents(out_dir) == {"robotaxi-innopolis-2026.html": b"previous"}  # no staging directory either
-    with pytest.raises(ProcessLookupError):
-        os.killpg(process.pid, 0)  # the workers were stopped, not orphaned
+    assert not _group_alive(process.pid)  # the workers were stopped, not orphaned
 
 
-def test_workers_exit_when_the_sandbox_process_is_killed(intake: Path, tmp_path: Path) -> None:
+def test_workers_exit_when_the_sandbox_process_is_killed(intake: Path) -> None:
     # SIGKILL cannot be handled: the workers notice that their parent is gone and exit.
-    process = subprocess.Popen([sys.executable, "-m", "evaluator", "check", str(intake), "--format", "json",
-                                "--jobs", "2"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                               start_new_session=True, cwd=ROOT)
-    assert process.stdout is not None
-    assert process.stdout.readline() == b"[\n"
+    process = _running_json_check(intake, "--jobs", "2")
     process.kill()
     process.communicate(timeout=60)
     deadline = time.monotonic() + 30
