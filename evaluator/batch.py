@@ -409,14 +409,20 @@ _WORKER: dict[str, Any] = {}
 
 
 def _start_worker(options: Options) -> None:
-    """Pool initializer: leave Ctrl-C, SIGTERM and SIGHUP to the parent (it stops the pool), exit
-    if the parent dies, and build this worker's ``Session`` once."""
+    """Pool initializer: leave Ctrl-C to the parent (it stops the pool), let SIGTERM and SIGHUP
+    end this worker at once, exit if the parent dies, and build this worker's ``Session`` once.
+
+    SIGTERM must keep its default action: the executor terminates the other workers with it
+    when one dies (ignoring it hung the pool's shutdown on Python 3.12), and the handler
+    inherited from the parent (``cli.Terminated``) would raise inside a task instead.
+    """
     import os
     import signal
     import threading
 
-    for stop in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(stop, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for stop in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(stop, signal.SIG_DFL)
     threading.Thread(target=_exit_with, args=(os.getppid(),), name="sandbox-parent-watch", daemon=True).start()
     _WORKER["options"] = options
     try:
