@@ -267,13 +267,18 @@ def test_ctrl_c_leaves_the_report_directory_untouched(intake: Path, tmp_path: Pa
     assert not _group_alive(process.pid)  # no worker left behind
 
 
-@pytest.mark.parametrize(("jobs", "stop"), [("1", signal.SIGTERM), ("2", signal.SIGTERM), ("2", signal.SIGHUP)])
-def test_sigterm_to_the_sandbox_process_alone_stops_it_like_ctrl_c(intake: Path, tmp_path: Path, jobs: str,
-                                                                    stop: signal.Signals) -> None:
-    # As from `timeout` or `docker stop`: only the sandbox process gets the signal, not its workers.
+@pytest.mark.parametrize(("jobs", "stop", "group"), [("1", signal.SIGTERM, False), ("2", signal.SIGTERM, False),
+                                                     ("2", signal.SIGHUP, False), ("2", signal.SIGTERM, True)])
+def test_sigterm_stops_a_run_like_ctrl_c(intake: Path, tmp_path: Path, jobs: str, stop: signal.Signals,
+                                         group: bool) -> None:
+    # `timeout` or `docker stop` signal the sandbox process alone; a service manager, every
+    # process of the group (the workers then die at once, and the sandbox process still cleans up).
     out_dir = _report_dir_with_a_previous_report(tmp_path)
     process = _running_json_check(intake, "--report-dir", str(out_dir), "--jobs", jobs)
-    process.send_signal(stop)
+    if group:
+        os.killpg(process.pid, stop)
+    else:
+        process.send_signal(stop)
     _, err = process.communicate(timeout=60)
     assert (process.returncode, err) == (128 + stop, f"stopped by {stop.name}\n".encode())
     assert contents(out_dir) == {"robotaxi-innopolis-2026.html": b"previous"}  # no staging directory either
