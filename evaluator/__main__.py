@@ -1,7 +1,5 @@
 """``python -m evaluator``: the same as the ``sandbox`` command."""
 
-import sys
+from evaluator.cli import console_main
 
-from evaluator.cli import main
-
-sys.exit(main())
+console_main()

@@ -296,6 +296,17 @@ def _recover(left: list[tuple[list[Item], Future[list[Outcome]]]], options: Opti
             pool.stop()
 
 
+#: Seconds ``_Pool.stop`` waits for the workers to finish the tasks in hand.
+STOP_WAIT = 5.0
+_ABANDONED: list[Any] = []  # pools whose executor never finished shutting down
+
+
+def pool_abandoned() -> bool:
+    """Whether a pool had to be abandoned: its executor's thread never ends, and the interpreter
+    waits for it at exit, so the process must end with ``os._exit`` (``cli.console_main``)."""
+    return bool(_ABANDONED)
+
+
 class _Pool:
     """A process pool whose workers each hold a ``Session``; stopped hard when abandoned."""
 
@@ -357,13 +368,27 @@ class _Pool:
         the result pipe, and the executor then waits for the rest forever (seen once in ten
         Ctrl-C runs). A task is at most ``MAX_CHUNK`` proposals, so this takes well under a
         second; a second Ctrl-C (or SIGTERM, ``cli.Terminated``) kills the workers outright.
+        Workers can also die mid-message by themselves (SIGTERM sent to the whole process
+        group): after ``STOP_WAIT`` seconds the workers are killed and the pool is abandoned
+        (``pool_abandoned``), since the executor would also hold up the interpreter's exit.
         """
+        import threading
+
+        stopper = threading.Thread(target=self._executor.shutdown, kwargs={"wait": True, "cancel_futures": True},
+                                   name="sandbox-pool-stop", daemon=True)
         try:
-            self._executor.shutdown(wait=True, cancel_futures=True)
-        except BaseException:
-            for process in self._processes:
-                process.kill()
+            stopper.start()
+            stopper.join(STOP_WAIT)
+        except BaseException:  # a second Ctrl-C or SIGTERM: no more waiting
+            self._abandon()
             raise
+        if stopper.is_alive():
+            self._abandon()
+
+    def _abandon(self) -> None:
+        for process in self._processes:
+            process.kill()
+        _ABANDONED.append(self)
 
     def _submit(self, chunk: list[Item]) -> Future[list[Outcome]]:
         from concurrent.futures import Future

@@ -15,7 +15,7 @@ import signal
 import sys
 import traceback
 from collections.abc import Iterator, Sequence
-from contextlib import closing, contextmanager
+from contextlib import closing, contextmanager, suppress
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, Self
@@ -558,5 +558,12 @@ if __name__ == "__main__":  # pragma: no cover
 
 
 def console_main() -> None:
-    """The ``sandbox`` console script."""
-    sys.exit(main())
+    """The ``sandbox`` console script (and ``python -m evaluator``)."""
+    code = main()
+    batch = sys.modules.get("evaluator.batch")
+    if batch is not None and batch.pool_abandoned():  # see batch._Pool.stop: a normal exit would hang
+        for stream in (sys.stdout, sys.stderr):
+            with suppress(OSError, ValueError):
+                stream.flush()
+        os._exit(code)
+    sys.exit(code)

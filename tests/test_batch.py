@@ -296,6 +296,27 @@ def test_workers_exit_when_the_sandbox_process_is_killed(intake: Path) -> None:
     assert not _group_alive(process.pid)
 
 
+def test_a_pool_that_does_not_shut_down_is_abandoned(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A worker that died while handing back its result leaves the executor waiting for the rest
+    # of the message forever; stopping the pool must not wait with it.
+    import threading
+    from types import SimpleNamespace
+
+    from evaluator import batch
+
+    never = threading.Event()
+    killed: list[int] = []
+    pool = object.__new__(batch._Pool)
+    pool._executor = SimpleNamespace(shutdown=lambda wait, cancel_futures: never.wait())  # type: ignore[assignment]
+    pool._processes = [SimpleNamespace(kill=lambda n=n: killed.append(n)) for n in (1, 2)]
+    monkeypatch.setattr(batch, "STOP_WAIT", 0.1)
+    monkeypatch.setattr(batch, "_ABANDONED", [])
+    assert not batch.pool_abandoned()
+    pool.stop()
+    assert (killed, batch.pool_abandoned()) == ([1, 2], True)
+    never.set()
+
+
 def _group_alive(group: int) -> bool:
     try:
         os.killpg(group, 0)
