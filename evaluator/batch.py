@@ -457,6 +457,9 @@ def _start_worker(options: Options) -> None:
     tune_collector()
 
 
+EXIT_ORPHANED = 3  # a worker's exit code when it outlived the sandbox process
+
+
 def _exit_with(parent: int) -> None:
     """Exit this worker once ``parent`` is gone (say, killed with SIGKILL). Nothing else would
     end it: its siblings hold the task pipe open, so it would wait for a task forever."""
@@ -466,9 +469,6 @@ def _exit_with(parent: int) -> None:
     while os.getppid() == parent:
         time.sleep(0.5)
     os._exit(EXIT_ORPHANED)
-
-
-EXIT_ORPHANED = 3  # a worker's exit code when it outlived the sandbox process
 
 
 def tune_collector() -> None:

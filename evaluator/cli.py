@@ -553,10 +553,6 @@ def _main(argv: list[str] | None) -> int:
     return result if isinstance(result, int) else EXIT_OK
 
 
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
-
-
 def console_main() -> None:
     """The ``sandbox`` console script (and ``python -m evaluator``)."""
     code = main()
@@ -567,3 +563,7 @@ def console_main() -> None:
                 stream.flush()
         os._exit(code)
     sys.exit(code)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    console_main()

@@ -310,7 +310,7 @@ class DurableAdapter:
                 if name in targets:
                     hits.add(targets[name])
                 elif name in roles:
-                    hits.add(Target(str(key), roles[name], judge_truth))
+                    hits.add(Target(cast(str, key), roles[name], judge_truth))  # the judged rule's id
         return hits
 
     def _item_fact(self, shard: Shard, group: ItemGroup, index: int, item: Any) -> dict[str, Any]:

@@ -132,12 +132,12 @@ class Evaluator:
         document[DERIVED_ROOT] = derived
         facts: dict[str, FactValue] = {}
         pending: dict[str, list[Any]] = {}
-        trace: list[TraceStep] = []
+        derivations: list[TraceStep] = []
         results: list[RuleResult] = []
         for index, stratum in enumerate(self.compiled.strata):
             verdicts, default = self._verdicts(stratum, document)
             if stratum.kind == "derive":
-                self._apply_derivations(index, stratum.rule_ids, verdicts, default, facts, pending, trace)
+                self._apply_derivations(index, stratum.rule_ids, verdicts, default, facts, pending, derivations)
                 self._finalise_facts(index, facts)
                 derived.clear()
                 derived.update({n: f.value for n, f in facts.items() if f.origin != "unknown"})
@@ -145,7 +145,7 @@ class Evaluator:
                 results.extend(self._outcome(plan, verdicts, default) for plan in self._outcome_plan)
         final = {n: f if f.origin != "unknown" else FactValue(n, None, "unknown", f.rule_id)
                  for n, f in sorted(facts.items())}
-        return Evaluation(proposal, self.rulebook, tuple(results), final, tuple(trace), len(self.compiled.strata) - 1)
+        return Evaluation(proposal, self.rulebook, tuple(results), final, tuple(derivations), len(self.compiled.strata) - 1)
 
     def _verdicts(self, stratum: Stratum, document: dict[str, Any]) -> tuple[dict[tuple[str, str], Truth], Truth]:
         """Every condition of a stratum, true, false or unknown (see ``Stratum`` for the method):
