@@ -388,6 +388,8 @@ class _Pool:
     def _abandon(self) -> None:
         for process in self._processes:
             process.kill()
+        for process in self._processes:  # reaped here: the executor that would have is stuck
+            process.join(1)
         _ABANDONED.append(self)
 
     def _submit(self, chunk: list[Item]) -> Future[list[Outcome]]:

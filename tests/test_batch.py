@@ -305,15 +305,17 @@ def test_a_pool_that_does_not_shut_down_is_abandoned(monkeypatch: pytest.MonkeyP
     from evaluator import batch
 
     never = threading.Event()
-    killed: list[int] = []
+    ends: list[tuple[str, int]] = []
     pool = object.__new__(batch._Pool)
     pool._executor = SimpleNamespace(shutdown=lambda wait, cancel_futures: never.wait())  # type: ignore[assignment]
-    pool._processes = [SimpleNamespace(kill=lambda n=n: killed.append(n)) for n in (1, 2)]
+    pool._processes = [SimpleNamespace(kill=lambda n=n: ends.append(("kill", n)),
+                                       join=lambda timeout, n=n: ends.append(("join", n))) for n in (1, 2)]
     monkeypatch.setattr(batch, "STOP_WAIT", 0.1)
     monkeypatch.setattr(batch, "_ABANDONED", [])
     assert not batch.pool_abandoned()
     pool.stop()
-    assert (killed, batch.pool_abandoned()) == ([1, 2], True)
+    # killed, then reaped, so that none lingers as a zombie in the process group
+    assert (ends, batch.pool_abandoned()) == ([("kill", 1), ("kill", 2), ("join", 1), ("join", 2)], True)
     never.set()
 
 
