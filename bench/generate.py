@@ -176,9 +176,9 @@ def _drawn(rng: random.Random, domain: str) -> dict[str, Any]:
     schema = proposal_schema()
     technology = schema["properties"]["technology"]["properties"]
     data: dict[str, Any] = random_value(rng, schema)
-    block = TECHNOLOGY_BLOCK[domain]
     tech = {k: v for k, v in data.get("technology", {}).items() if k not in TECHNOLOGY_BLOCK.values()}
-    tech[block] = random_value(rng, technology[block], fill=0.85)
+    if domain in TECHNOLOGY_BLOCK:  # the generic domain has no technology block of its own
+        tech[TECHNOLOGY_BLOCK[domain]] = random_value(rng, technology[TECHNOLOGY_BLOCK[domain]], fill=0.85)
     data["technology"] = tech
     return data
 
@@ -310,7 +310,7 @@ def _list_fields(domain: str) -> list[tuple[tuple[str, ...], dict[str, Any]]]:
 
 def _in_domain(path: tuple[str, ...], domain: str) -> bool:
     return not (path[0] == "technology" and len(path) > 1 and path[1] in TECHNOLOGY_BLOCK.values()
-                and path[1] != TECHNOLOGY_BLOCK[domain])
+                and path[1] != TECHNOLOGY_BLOCK.get(domain))
 
 
 def write_proposals(directory: Path, count: int, seed: int = 0) -> list[Path]:
@@ -574,13 +574,32 @@ class _RuleWriter:
         if rng.random() < 0.3:
             rule["applies_when"] = self.leaf(self.facts) if rng.random() < 0.6 else self.fact_test(
                 rng.choice(self.facts))
-        rule["check"] = self.condition(self.facts)
+        rule["check"] = asking_for_evidence(self.condition(self.facts))
         rule["basis"] = BASIS
         rule["message"] = f"Generated requirement {index} is not met."
         rule["remediation"] = f"Change the proposal so that requirement {index} holds."
         if rule["severity"] == "minor":
             rule["condition"] = f"Meet generated requirement {index} during the test."
         return rule
+
+
+def asking_for_evidence(condition: Any, positive: bool = True) -> Any:
+    """``condition`` with each test that a missing value would make fail turned into ``provided``
+    (a check asks for evidence; ``sandbox rules lint`` refuses the other form)."""
+    if not isinstance(condition, dict):
+        return condition
+    if "not" in condition:
+        return {"not": asking_for_evidence(condition["not"], not positive)}
+    if "all" in condition or "any" in condition:
+        key = "all" if "all" in condition else "any"
+        return {key: [asking_for_evidence(part, positive) for part in condition[key]]}
+    if "where" in condition:
+        where = asking_for_evidence(condition["where"], positive == (condition["op"] != "none"))
+        return {**condition, "where": where}
+    if condition.get("op") == ("present" if positive else "absent"):
+        provided = {**condition, "op": "provided"}
+        return provided if positive else {"not": provided}  # absent, negated: "not provided"
+    return condition
 
 
 def rule_pack(directory: Path, rules: int, seed: int = 0, per_file: int = 1000,

@@ -537,9 +537,11 @@ def uncertain_paths(rule_id: str, condition: c.Condition) -> set[tuple[str, ...]
         return {p for part in condition.parts for p in uncertain_paths(rule_id, part)}
     if isinstance(condition, c.Quantified):
         return {(QUANTIFIER_ROOT, quantifier_id(rule_id, condition))}
-    if condition.op in ("present", "absent"):
+    if condition.op in c.PRESENCE:
         return set()
     path = tuple(subject_path(condition.subject).split("."))
+    if condition.op == "provided":
+        return {(*path[:-1], path[-1] + SET_SUFFIX)} if condition.container else {path}
     found: set[tuple[str, ...]] = set()
     if condition.other is not None:
         found.add(tuple(condition.other))
@@ -647,6 +649,9 @@ def _leaf(leaf: c.Leaf, truth: bool) -> list[Term]:
             return [(_atom({"$iany": {path: {"$i": leaf.value}}}),)]
         return [(_atom({path + LENGTH_SUFFIX: 0}),),
                 (_atom({"$iall": {path: {"$neq": {"$i": leaf.value}}}}),)]
+    if leaf.op == "provided":
+        # True when given; never false, so a missing value leaves it unknown.
+        return [(_atom(_expr("present", path + (SET_SUFFIX if leaf.container else ""), None)),)] if truth else []
     if leaf.op == "matches":
         # Decided in Python (regex.py says why); the marker is absent when the field is.
         return [(_atom({path + match_marker(str(leaf.value)): truth}),)]

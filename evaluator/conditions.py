@@ -14,9 +14,14 @@ from evaluator.records import record
 COMPARISONS = ("eq", "ne", "lt", "lte", "gt", "gte")
 MEMBERSHIP = ("in", "not_in", "contains")
 PRESENCE = ("present", "absent")
+#: ``provided``: true when the value is given, unknown (never false) when it is missing. It is
+#: how a check asks for evidence: leaving a field out makes the rule indeterminate, not failed.
+EVIDENCE = ("provided",)
+#: The operators that take no value.
+VALUELESS = (*PRESENCE, *EVIDENCE)
 LENGTH = ("min_items", "max_items")
 QUANTIFIERS = ("every", "some", "none")
-LEAF_OPERATORS = (*PRESENCE, *COMPARISONS, *MEMBERSHIP, "matches", *LENGTH)
+LEAF_OPERATORS = (*VALUELESS, *COMPARISONS, *MEMBERSHIP, "matches", *LENGTH)
 OPERATORS = (*LEAF_OPERATORS, *QUANTIFIERS)
 
 SubjectKind = Literal["field", "fact", "item"]

@@ -40,6 +40,8 @@ def leaf_text(leaf: c.Leaf, parameters: Mapping[str, Parameter]) -> str:
     subject = "item" if leaf.subject.kind == "item" and not leaf.subject.path else str(leaf.subject)
     if leaf.op == "present":
         return f"{subject} is given"
+    if leaf.op == "provided":
+        return f"{subject} is provided (asked for when missing)"
     if leaf.op == "absent":
         return f"{subject} is not given"
     value = ".".join(leaf.other) if leaf.other is not None else _value(leaf, parameters)

@@ -39,6 +39,9 @@ def _explain(entry: Entry, catalog: Catalog, examples: _Examples) -> str:
                      _section("How to satisfy it", [rule.remediation])]
         if rule.condition:
             sections.append(_section("Condition imposed at admission if it fails", [rule.condition]))
+        if rule.defer:
+            sections.append(_section("Evidence that may follow admission",
+                                     [f"{rule.defer.deliver} Due {rule.defer.due}."]))
     sections.append(examples.render(entry, catalog))
     return "\n\n".join(sections)
 

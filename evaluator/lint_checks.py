@@ -3,8 +3,9 @@
 Each check returns ``Problem``s located in the pack file: unused parameters and facts, limits
 without a basis, uncertain sources without a note, empty texts, minor rules without an
 admission condition, ``{param:NAME}`` in texts the loader does not fill, parameter values
-written by hand, rule ids reused by packs that never judge together, and derive rules whose
-value an earlier rule can silently override.
+written by hand, rule ids reused by packs that never judge together, derive rules whose
+value an earlier rule can silently override, checks that a missing field would fail, and
+sources marked ``verified`` whose URL is not an official text (per the framework's registry).
 """
 
 from __future__ import annotations
@@ -12,13 +13,16 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from itertools import combinations
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from evaluator.catalog import display_path
 from evaluator.errors import Problem
 from evaluator.lint_overrides import override_problems
 from evaluator.loader import PathKey, dotted
 from evaluator.rulebook import PARAM_PLACEHOLDER, Rulebook, RulePack, did_you_mean
+from evaluator.sources import registry_beside
 
 RULE_TEXTS = ("title", "message", "remediation", "condition")
 UNFILLED_TEXTS = {"derive": ("title", "description"), "require": ("description",)}
@@ -33,6 +37,7 @@ def authoring_problems(packs: list[RulePack], books: list[Rulebook]) -> list[Pro
         problems += _hand_written_values(family)
     for pack in packs:
         problems += _missing_basis(pack) + _uncertain_without_note(pack) + _texts(pack)
+        problems += _absence_fails(pack) + _unofficial_verified(pack) + _uncited(pack)
     problems += _reused_ids(packs) + override_problems(books)
     return problems
 
@@ -194,3 +199,58 @@ def _together(a: RulePack, b: RulePack) -> bool:
     if a.framework != b.framework:
         return False
     return a.domains is None or b.domains is None or bool(set(a.domains) & set(b.domains))
+
+
+def _absence_fails(pack: RulePack) -> list[Problem]:
+    """Checks that fail when a field is left out: incomplete must read as indeterminate."""
+    return [at(pack, path, f"{raw['id']}: a missing {subject} would fail this rule; ask for it with "
+               "'op: provided' (indeterminate when missing), or test a stated value")
+            for index, raw in enumerate(pack.raw.get("require", [])) if isinstance(raw, dict)
+            for path, subject in _absence_tests(raw.get("check"), ("require", index, "check"), True)]
+
+
+def _absence_tests(node: Any, path: PathKey, positive: bool) -> Iterator[tuple[PathKey, str]]:
+    """Tests under ``node`` that come out false on a missing value and so make it false
+    (``present`` where the condition must hold, ``absent`` under an odd number of ``not``)."""
+    if not isinstance(node, dict):
+        return
+    for key in ("all", "any"):
+        for index, part in enumerate(node.get(key) or []):
+            yield from _absence_tests(part, path + (key, index), positive)
+    if "not" in node:
+        yield from _absence_tests(node["not"], path + ("not",), not positive)
+    if node.get("op") in ("every", "some", "none") and "where" in node:
+        yield from _absence_tests(node["where"], path + ("where",), positive == (node["op"] != "none"))
+    if node.get("op") == ("present" if positive else "absent"):
+        subject = node.get("field") or node.get("fact") or "item field"
+        yield path + ("op",), f"'{subject}'" if isinstance(subject, str) else "value"
+
+
+def _unofficial_verified(pack: RulePack) -> list[Problem]:
+    """``verified`` means read in an official text: the URL must be on an official host."""
+    registry = registry_beside(Path(pack.path))
+    if registry is None:
+        return []
+    problems = []
+    for kind, index, raw in _rules(pack):
+        for number, basis in enumerate(raw.get("basis") or []):
+            url = basis.get("url") or (registry.instruments[basis["source"]].url if basis.get("source")
+                                       in registry.instruments else "")
+            if basis.get("confidence", "verified") != "verified" or not url or registry.is_official(url):
+                continue
+            where = (kind, index, "basis", number, "url" if "url" in basis else "source")
+            problems.append(at(pack, where, f"{raw['id']}: 'verified' needs an official text, and "
+                               f"{urlsplit(url).hostname} is not among the official hosts of {display_path(registry.path)}; "
+                               "cite the official text or mark the basis 'partial' with a note"))
+    return problems
+
+
+def _uncited(pack: RulePack) -> list[Problem]:
+    """Where a framework keeps a sources registry, every basis cites its instrument by id."""
+    registry = registry_beside(Path(pack.path))
+    if registry is None:
+        return []
+    return [at(pack, (kind, index, "basis", number), f"{raw['id']}: cite the instrument by its id in "
+               f"{display_path(registry.path)} ('source: ID'), not by name alone")
+            for kind, index, raw in _rules(pack)
+            for number, basis in enumerate(raw.get("basis") or []) if isinstance(basis, dict) and "source" not in basis]

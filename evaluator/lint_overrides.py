@@ -101,8 +101,8 @@ Allowed = tuple[str, Any]
 
 def _allowed(leaf: c.Leaf) -> Allowed | None:
     """What values a test lets through: a set, all but a set, a number range, or absence."""
-    if leaf.op in ("absent", "present"):
-        return (leaf.op, None)
+    if leaf.op in ("absent", "present", "provided"):
+        return ("absent" if leaf.op == "absent" else "present", None)
     if leaf.op in ("eq", "in"):
         return ("set", frozenset(leaf.value if leaf.op == "in" else (leaf.value,)))
     if leaf.op in ("ne", "not_in"):

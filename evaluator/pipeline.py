@@ -30,6 +30,7 @@ from evaluator.rulebook import (
     discover,
     for_evaluation,
     load_packs,
+    registry_files,
 )
 from evaluator.validate import validate_proposal
 
@@ -95,7 +96,8 @@ class Session:
     def __post_init__(self) -> None:
         dirs = self.rule_dirs or (default_rules_dir(),)
         # Every pack is checked, not just the ones used; the result is cached per user (cache.py).
-        self._packs = cached("rulebooks", discover(dirs), lambda: CheckedPacks.build(dirs))
+        files = discover(dirs)
+        self._packs = cached("rulebooks", files + registry_files(files), lambda: CheckedPacks.build(dirs))
         self.policy = cached("policy", [self.policy_path or default_policy_path()],
                              lambda: load_policy(self.policy_path))
 

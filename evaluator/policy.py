@@ -28,7 +28,8 @@ def _one_or_many(values: tuple[str, ...]) -> dict[str, Any]:
 
 _SELECTOR = {"type": "object", "additionalProperties": False, "required": ["outcome"],
              "properties": {"pillar": _one_or_many(PILLARS), "severity": _one_or_many(SEVERITIES),
-                            "outcome": _one_or_many(OUTCOME_NAMES), "min_count": {"type": "integer", "minimum": 1}}}
+                            "outcome": _one_or_many(OUTCOME_NAMES), "min_count": {"type": "integer", "minimum": 1},
+                            "deferrable": {"type": "boolean"}}}
 POLICY_SCHEMA = {
     "type": "object", "additionalProperties": False, "required": ["policy", "decisions", "weights"],
     "properties": {
@@ -49,12 +50,14 @@ POLICY_SCHEMA = {
 
 @record
 class Selector:
-    """Matches findings by pillar, severity and outcome; fires when at least ``min_count`` match."""
+    """Matches findings by pillar, severity and outcome, and optionally by whether the rule's
+    evidence may follow admission (``deferrable``); fires when at least ``min_count`` match."""
 
     pillars: tuple[str, ...]
     severities: tuple[str, ...]
     outcomes: tuple[str, ...]
     min_count: int = 1
+    deferrable: bool | None = None
 
     def describe(self) -> str:
         """E.g. "failed eligibility rules", "indeterminate blocker or major rules"."""
@@ -63,7 +66,11 @@ class Selector:
             words.append(" or ".join(self.pillars))
         if not {"blocker", "major", "minor"} <= set(self.severities):
             words.append(" or ".join(self.severities))
-        return " ".join([*words, "rules"])
+        words.append("rules")
+        if self.deferrable is not None:
+            words.append("whose evidence may follow admission" if self.deferrable
+                         else "whose evidence is needed before admission")
+        return " ".join(words)
 
 
 @record
@@ -132,6 +139,6 @@ def _tuple(value: str | list[str] | None, default: tuple[str, ...]) -> tuple[str
 def _selectors(entry: dict[str, Any]) -> tuple[Selector, ...]:
     return tuple(
         Selector(_tuple(s.get("pillar"), PILLARS), _tuple(s.get("severity"), SEVERITIES),
-                 _tuple(s.get("outcome"), OUTCOME_NAMES), int(s.get("min_count", 1)))
+                 _tuple(s.get("outcome"), OUTCOME_NAMES), int(s.get("min_count", 1)), s.get("deferrable"))
         for s in entry.get("when", {}).get("any", [])
     )

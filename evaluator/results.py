@@ -20,7 +20,7 @@ from evaluator.policy import DECISIONS, DecisionPolicy, Selector
 from evaluator.records import record
 from evaluator.rulebook import PILLARS, SEVERITIES, DeriveRule, RequireRule
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 #: Proposal fields shown as "key parameters" in reports, when present.
 KEY_PARAMETERS: tuple[tuple[str, str], ...] = (
     ("Term start", "scope.term.start"),
@@ -83,6 +83,35 @@ class Finding:
 
 
 @record(slots=True)
+class AdmissionCondition:
+    """What admission would impose: a failed minor rule's condition (``due`` None: for the whole
+    term), or evidence that may follow admission (``due`` says by when)."""
+
+    rule_id: str
+    text: str
+    due: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rule_id": self.rule_id, "text": self.text, "due": self.due}
+
+
+@record(slots=True)
+class InformationRequest:
+    """Evidence the applicant must add before admission: the rule that needs it and the fields."""
+
+    rule_id: str
+    title: str
+    severity: str
+    missing: tuple[str, ...]
+    line: int
+    column: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rule_id": self.rule_id, "title": self.title, "severity": self.severity,
+                "missing": list(self.missing), "location": {"line": self.line, "column": self.column}}
+
+
+@record(slots=True)
 class PillarScore:
     score: int
     counts: dict[str, int]
@@ -101,7 +130,8 @@ class Report:
     reasons: tuple[str, ...]
     findings: tuple[Finding, ...]
     pillars: dict[str, PillarScore]
-    conditions: tuple[tuple[str, str], ...]
+    conditions: tuple[AdmissionCondition, ...]
+    requests: tuple[InformationRequest, ...] = ()
 
     @property
     def proposal(self) -> Proposal:
@@ -137,7 +167,8 @@ class Report:
             "pillars": {name: score.to_dict() for name, score in self.pillars.items()},
             "derived_facts": _derived_facts(self.evaluation),
             "findings": [f.to_dict() for f in self.findings],
-            "conditions": [{"rule_id": rule_id, "text": text} for rule_id, text in self.conditions],
+            "conditions": [condition.to_dict() for condition in self.conditions],
+            "information_requests": [request.to_dict() for request in self.requests],
             "not_applied": [{"rule_id": f.rule.id, "title": f.rule.title, "why": _why_not_applied(f, proposal)}
                             for f in self.findings if f.outcome == "not_applicable"],
             "key_parameters": _key_parameters(proposal),
@@ -157,9 +188,37 @@ def build_report(evaluation: Evaluation, policy: DecisionPolicy, all_evidence: b
     findings = tuple(_finding(evaluation, result, evidence if all_evidence or result.outcome in _ATTENTION else None)
                      for result in evaluation.results)
     decision, reasons = decide(findings, policy)
-    conditions = tuple((f.rule.id, f.rule.condition or f.rule.remediation)
-                       for f in findings if f.outcome == "fail" and f.rule.severity == "minor")
-    return Report(evaluation, policy, decision, reasons, findings, score_pillars(findings, policy), conditions)
+    conditions = () if decision == "reject" else admission_conditions(findings)
+    return Report(evaluation, policy, decision, reasons, findings, score_pillars(findings, policy), conditions,
+                  information_requests(findings))
+
+
+def admission_conditions(findings: tuple[Finding, ...]) -> tuple[AdmissionCondition, ...]:
+    """Failed minor rules' conditions, then evidence that may follow admission, in rule order.
+
+    A rejection imposes nothing, so ``build_report`` gives it none.
+    """
+    out = []
+    for f in findings:
+        if f.outcome == "fail" and f.rule.severity == "minor":
+            out.append(AdmissionCondition(f.rule.id, f.rule.condition or f.rule.remediation))
+        elif f.outcome == "indeterminate" and f.rule.defer is not None and f.rule.severity != "info":
+            out.append(AdmissionCondition(f.rule.id, f.rule.defer.deliver, f.rule.defer.due))
+    return tuple(out)
+
+
+def information_requests(findings: tuple[Finding, ...]) -> tuple[InformationRequest, ...]:
+    """What to add before admission: each indeterminate rule whose evidence cannot follow it
+    (info rules ask for nothing), with the missing fields and facts it reads."""
+    out = []
+    for f in findings:
+        if f.outcome != "indeterminate" or f.rule.defer is not None or f.rule.severity == "info":
+            continue
+        missing = tuple(dict.fromkeys(e.path for e in f.evidence if not e.present))
+        missing += tuple(f"fact {v.name}" for v in f.facts if v.origin == "unknown")
+        line, column = f.location
+        out.append(InformationRequest(f.rule.id, f.rule.title, f.rule.severity, missing, line, column))
+    return tuple(sorted(out, key=lambda r: (SEVERITIES.index(r.severity), r.line, r.rule_id)))
 
 
 def decide(findings: tuple[Finding, ...], policy: DecisionPolicy) -> tuple[str, tuple[str, ...]]:
@@ -179,7 +238,8 @@ def decide(findings: tuple[Finding, ...], policy: DecisionPolicy) -> tuple[str, 
 
 def _matching(findings: tuple[Finding, ...], selector: Selector) -> list[Finding]:
     return [f for f in findings if f.outcome in selector.outcomes and f.rule.severity in selector.severities
-            and f.rule.pillar in selector.pillars]
+            and f.rule.pillar in selector.pillars
+            and (selector.deferrable is None or (f.rule.defer is not None) == selector.deferrable)]
 
 
 def score_pillars(findings: tuple[Finding, ...], policy: DecisionPolicy) -> dict[str, PillarScore]:
@@ -211,6 +271,8 @@ def _finding(evaluation: Evaluation, result: RuleResult,
             if path not in known:
                 known[path] = evidence_for(evaluation.proposal, path)
         evidence = tuple(e for path in paths for e in known[path])
+        if result.outcome == "indeterminate":
+            evidence += tuple(missing_item_fields(evaluation.proposal, rule))
     fact_values = tuple(evaluation.facts[name] for name in rule.facts_read() if name in evaluation.facts)
     return Finding(rule, result.outcome, evidence, fact_values)
 
@@ -225,6 +287,50 @@ def evidence_for(proposal: Proposal, path: tuple[str, ...]) -> list[Evidence]:
         entries.append(Evidence(_dotted(source), value if present else None, position.line,
                                 position.column, present))
     return entries
+
+
+def missing_item_fields(proposal: Proposal, rule: RequireRule) -> list[Evidence]:
+    """The fields that list items lack for the rule's every/some/none tests (``hazards[1].mitigations``),
+    each pointing at its item: what "indeterminate" asks for when every list is there."""
+    out: list[Evidence] = []
+    for _, condition in rule.conditions:
+        for node in _quantifiers(condition):
+            present, items = proposal.value_at(node.path)
+            if not present or not isinstance(items, list):
+                continue
+            fields = list(dict.fromkeys(_item_fields(node.where)))
+            for index, item in enumerate(items):
+                if not isinstance(item, dict):
+                    continue
+                for field_path in fields:
+                    if proposal.value_at((*node.path, index, *field_path))[0]:
+                        continue
+                    _, position = proposal.source_map.locate((*node.path, index))
+                    shown = f"{_dotted(node.path)}[{index}].{'.'.join(field_path)}"
+                    out.append(Evidence(shown, None, position.line, position.column, False))
+    return out
+
+
+def _quantifiers(condition: c.Condition) -> list[c.Quantified]:
+    if isinstance(condition, c.Quantified):
+        return [condition]
+    if isinstance(condition, c.Not):
+        return _quantifiers(condition.part)
+    if isinstance(condition, c.Leaf):
+        return []
+    return [q for part in condition.parts for q in _quantifiers(part)]
+
+
+def _item_fields(condition: c.Condition) -> list[tuple[str, ...]]:
+    """Item fields whose absence leaves a ``where`` unknown (presence tests are always decided)."""
+    if isinstance(condition, c.Leaf):
+        keep = condition.subject.kind == "item" and condition.subject.path and condition.op not in c.PRESENCE
+        return [condition.subject.path] if keep else []
+    if isinstance(condition, c.Not):
+        return _item_fields(condition.part)
+    if isinstance(condition, c.Quantified):
+        return []
+    return [path for part in condition.parts for path in _item_fields(part)]
 
 
 _dotted = lru_cache(maxsize=4096)(dotted)  # rules read the same few hundred paths in every report
@@ -288,4 +394,5 @@ def _key_parameters(proposal: Proposal) -> list[dict[str, Any]]:
     return out
 
 
-__all__ = ["SEVERITIES", "Evidence", "Finding", "PillarScore", "Report", "build_report", "decide"]
+__all__ = ["SEVERITIES", "AdmissionCondition", "Evidence", "Finding", "InformationRequest", "PillarScore", "Report",
+           "build_report", "decide"]

@@ -25,6 +25,7 @@ from evaluator.loader import Document, PathKey, Position, SourceMap, dotted, loa
 from evaluator.packagedata import package_dir
 from evaluator.records import record
 from evaluator.regex import compile_pattern
+from evaluator.sources import REGISTRY_NAME, Registry, registry_beside
 from evaluator.validate import proposal_schema
 
 if TYPE_CHECKING:
@@ -45,6 +46,30 @@ class Basis:
     url: str
     confidence: str = "verified"
     note: str | None = None
+    source: str | None = None  # the instrument's id in the sources registry
+
+
+@record
+class Deferral:
+    """Evidence that may lawfully follow admission: what to deliver, and by when."""
+
+    deliver: str
+    before: str | None = None  # "operations" or "stage"
+    stage: str | None = None
+    within_days: int | None = None
+
+    @property
+    def due(self) -> str:
+        """When the evidence is due, in words: "before operations start", "within 30 days"."""
+        if self.before == "operations":
+            return "before operations start"
+        if self.before == "stage":
+            return f"before the stage '{self.stage}' starts"
+        return f"within {self.within_days} days of admission"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"deliver": self.deliver, "before": self.before, "stage": self.stage,
+                "within_days": self.within_days, "due": self.due}
 
 
 @record
@@ -141,6 +166,7 @@ class RequireRule(_Reads):
     pack: str
     file: str
     line: int
+    defer: Deferral | None = None
 
     @property
     def conditions(self) -> tuple[tuple[str, c.Condition], ...]:
@@ -155,7 +181,8 @@ class RequireRule(_Reads):
         them, so no report shares a dict with another)."""
         head = {"rule_id": self.id, "pack": self.pack, "title": self.title, "pillar": self.pillar,
                 "severity": self.severity}
-        tail = {"message": self.message, "remediation": self.remediation, "condition": self.condition}
+        tail = {"message": self.message, "remediation": self.remediation, "condition": self.condition,
+                "defer": self.defer.to_dict() if self.defer else None}
         basis = tuple({"instrument": b.instrument, "article": b.article, "url": b.url,
                        "confidence": b.confidence, "note": b.note} for b in self.basis)
         return head, tail, basis
@@ -221,7 +248,13 @@ def discover(dirs: Iterable[Path]) -> list[Path]:
 
 
 def _is_pack_file(path: Path) -> bool:
-    return not path.name.endswith(".tests.yaml") and path.parent.name != "policy"
+    return (not path.name.endswith(".tests.yaml") and path.parent.name != "policy"
+            and path.name != REGISTRY_NAME)
+
+
+def registry_files(packs: Iterable[Path]) -> list[Path]:
+    """The sources registries beside the given pack files (they shape what packs say)."""
+    return sorted({p.parent / REGISTRY_NAME for p in packs if (p.parent / REGISTRY_NAME).is_file()})
 
 
 def load_packs(dirs: Iterable[Path]) -> list[RulePack]:
@@ -252,6 +285,7 @@ def _read_pack(path: Path) -> RulePack:
     ]
     if problems:
         raise RuleFileError(sorted(set(problems), key=lambda p: (p.line, p.column, p.message)))
+    _check_sources(document, path)
     meta = document.data["pack"]
     known = domains()
     for index, domain in enumerate(meta.get("domains", [])):
@@ -264,6 +298,32 @@ def _read_pack(path: Path) -> RulePack:
         domains=tuple(meta["domains"]) if "domains" in meta else None, effective=meta["effective"],
         path=str(path), sha256=document.sha256, raw=document.data, document=document,
     )
+
+
+def _check_sources(document: Document, path: Path) -> None:
+    """Every ``source`` a basis cites is in the registry beside the pack."""
+    registry = registry_beside(path)
+    problems = []
+    for kind in ("derive", "require"):
+        for index, rule in enumerate(document.data.get(kind) or []):
+            for number, basis in enumerate(rule.get("basis") or []):
+                source = basis.get("source")
+                if source is None or (registry is not None and source in registry.instruments):
+                    continue
+                where = (kind, index, "basis", number, "source")
+                known = list(registry.instruments) if registry else []
+                problems.append(located(document, where, (
+                    f"unknown source '{source}'{did_you_mean(source, known)} in {_shown(registry.path)}"
+                    if registry else f"source '{source}' cited, but there is no {REGISTRY_NAME} beside the pack")))
+    if problems:
+        raise RuleFileError(problems)
+
+
+def _shown(path: str) -> str:
+    try:
+        return str(Path(path).relative_to(Path.cwd()))
+    except ValueError:
+        return path
 
 
 def _schema_message(error: jsonschema.ValidationError) -> str:
@@ -411,14 +471,21 @@ class _Assembler:
         parser = _ConditionParser(self, pack)
         applies = parser.parse(raw["applies_when"], base + ("applies_when",)) if "applies_when" in raw else None
         check = parser.parse(raw["check"], base + ("check",))
-        basis = tuple(Basis(b["instrument"], b["article"], b["url"], b.get("confidence", "verified"),
-                            b.get("note")) for b in raw["basis"])
+        registry = registry_beside(Path(pack.path))
+        basis = tuple(_basis(b, registry) for b in raw["basis"])
         line = pack.document.source_map.locate(base)[1].line
         texts = {key: self._fill(pack, base + (key,), raw[key].strip()) if key in raw else None
                  for key in ("title", "message", "remediation", "condition")}
         return RequireRule(raw["id"], texts["title"] or "", raw["pillar"], raw["severity"], applies, check,
                            basis, texts["message"] or "", texts["remediation"] or "",
-                           texts["condition"] or None, pack.id, pack.path, line)
+                           texts["condition"] or None, pack.id, pack.path, line,
+                           self._deferral(pack, base, raw.get("defer")))
+
+    def _deferral(self, pack: RulePack, base: PathKey, raw: dict[str, Any] | None) -> Deferral | None:
+        if raw is None:
+            return None
+        deliver = self._fill(pack, base + ("defer", "deliver"), raw["deliver"].strip())
+        return Deferral(deliver, raw.get("before"), raw.get("stage"), raw.get("within_days"))
 
     def _fill(self, pack: RulePack, path: PathKey, text: str) -> str:
         """Replace ``{param:NAME}`` with the parameter's value and unit, so texts follow the packs."""
@@ -475,6 +542,16 @@ class _Assembler:
 
     def _problem_for(self, rule: DeriveRule | RequireRule, message: str) -> None:
         self.problems.append(Problem(rule.file, rule.line, 1, f"{rule.id}: {message}"))
+
+
+def _basis(raw: dict[str, Any], registry: Registry | None) -> Basis:
+    """A basis as written, its title and URL filled from the registry when it cites a ``source``
+    (``_read_pack`` has checked that the id exists)."""
+    entry = registry.instruments[raw["source"]] if registry is not None and "source" in raw else None
+    instrument = raw.get("instrument") or (entry.title_en or entry.title if entry else "")
+    url = raw.get("url") or (entry.url if entry else "")
+    return Basis(instrument, raw["article"], url, raw.get("confidence", "verified"), raw.get("note"),
+                 raw.get("source"))
 
 
 def _fact_value_error(fact: FactDef, value: Any) -> str | None:
@@ -595,7 +672,7 @@ class _ConditionParser:
     def _typed_leaf(self, raw: dict[str, Any], path: PathKey, subject: c.Subject, schema: dict[str, Any],
                     op: str, line: int, item: dict[str, Any] | None) -> c.Leaf:
         kind = schema.get("type")
-        if op in c.PRESENCE:
+        if op in c.VALUELESS:
             if "value" in raw:
                 raise _Refused(path + ("value",), f"'{op}' takes no value")
             if subject.kind == "item" and not subject.path:

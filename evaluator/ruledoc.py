@@ -95,7 +95,7 @@ def _require(rule: RequireRule, parameters: dict[str, Parameter]) -> dict[str, A
               "note": b.note or ""} for b in rule.basis]
     return {"id": rule.id, "title": rule.title, "severity": rule.severity, "conditions": lines,
             "message": rule.message, "remediation": rule.remediation, "condition": rule.condition or "",
-            "basis": basis}
+            "basis": basis, "defer": f"{rule.defer.deliver} Due {rule.defer.due}." if rule.defer else ""}
 
 
 def shown_path(path: str, dirs: tuple[Path, ...]) -> str:

@@ -288,13 +288,40 @@ def _gaps(pack: RulePack, suites: list[Suite]) -> list[Gap]:
             for rule_id, outcome in case.expect.items():
                 seen.setdefault(rule_id, set()).add(outcome)
     gaps: list[Gap] = []
-    for kind, needed in (("derive", ("fires",)), ("require", ("pass", "fail"))):
+    for kind in ("derive", "require"):
         for index, raw in enumerate(pack.raw.get(kind, [])):
+            needed = ("fires",) if kind == "derive" else ("pass", _second_outcome(raw["check"]))
             missing = tuple(o for o in needed if o not in seen.get(raw["id"], set()))
             if missing:
                 line = pack.document.source_map.locate((kind, index))[1].line
                 gaps.append(Gap(pack.path, line, raw["id"], kind, missing))
     return gaps
+
+
+def _second_outcome(check: Any) -> str:
+    """``fail``, or ``indeterminate`` for a check that only asks for evidence and so cannot fail."""
+    return "fail" if _can_be(check, False) else "indeterminate"
+
+
+def _can_be(node: Any, truth: bool) -> bool:
+    """Whether a condition (as written in the pack) can come out ``truth`` on some proposal."""
+    if not isinstance(node, dict):
+        return True
+    if "all" in node or "any" in node:
+        parts = node.get("all") or node.get("any") or []
+        every_part_needed = ("all" in node) == truth
+        results = [_can_be(part, truth) for part in parts]
+        return all(results) if every_part_needed else any(results)
+    if "not" in node:
+        return _can_be(node["not"], not truth)
+    op = node.get("op")
+    if op == "provided":
+        return truth
+    if op in ("every", "none") and not truth:
+        return _can_be(node.get("where"), op == "none")  # an empty list makes both true
+    if op == "some" and truth:
+        return _can_be(node.get("where"), True)
+    return True
 
 
 def _show(value: Any) -> str:

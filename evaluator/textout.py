@@ -51,6 +51,7 @@ def _lines(report: dict[str, Any], verbose: bool) -> Iterator[Line]:
     yield from _header(report)
     for pillar in PILLARS:
         yield from _pillar_findings(report, pillar, verbose)
+    yield from _requests(report)
     yield from _conditions(report)
     yield from _totals(report)
 
@@ -58,7 +59,7 @@ def _lines(report: dict[str, Any], verbose: bool) -> Iterator[Line]:
 def _header(report: dict[str, Any]) -> Iterator[Line]:
     p = report["proposal"]
     yield [(visible(p["path"]), "bold"),
-           _plain(f": {p['id']} \u2014 {p['title']} ({p['framework']}, {p['domain']})")]
+           _plain(f": {p['id']} \u2014 {p['title']} ({report['rulebook']['framework']}, {p['domain']})")]
     decision = report["decision"]
     yield [("Decision: ", None), (decision.upper().replace("_", " "), DECISION_STYLE[decision])]
     for reason in report["reasons"]:
@@ -90,6 +91,9 @@ def _details(finding: dict[str, Any]) -> Iterator[Line]:
         unknown = [fact["name"] for fact in finding["facts"] if fact["origin"] == "unknown"]
         needed = ", ".join([*missing, *(f"fact {n}" for n in unknown)]) or "evidence"
         yield [_plain(f"      missing: {needed}")]
+        if finding["defer"]:
+            yield [_plain(f"      may follow admission: {finding['defer']['deliver']} "
+                          f"Due {finding['defer']['due']}.")]
     else:
         yield [_plain(f"      {finding['message']}")]
     for basis in finding["basis"]:
@@ -98,12 +102,26 @@ def _details(finding: dict[str, Any]) -> Iterator[Line]:
     yield [_plain(f"      fix: {finding['remediation']}")]
 
 
+def _requests(report: dict[str, Any]) -> Iterator[Line]:
+    if report["information_requests"]:
+        yield []
+        yield [("Information requested before admission", "bold")]
+        path = report["proposal"]["path"]
+        for item in report["information_requests"]:
+            needed = ", ".join(item["missing"]) or "the evidence it asks for"
+            yield [_plain(f"  - {path}:{item['location']['line']}: {item['rule_id']} ({item['severity']}) "
+                          f"{item['title']}: add {needed}")]
+
+
 def _conditions(report: dict[str, Any]) -> Iterator[Line]:
     if report["conditions"]:
         yield []
-        yield [("Conditions to impose at admission", "bold")]
+        heading = "Conditions admission would carry" if report["decision"] == "revise" else \
+            "Conditions to impose at admission"
+        yield [(heading, "bold")]
         for item in report["conditions"]:
-            yield [_plain(f"  - {item['rule_id']}: {item['text']}")]
+            due = f" Due {item['due']}." if item["due"] else ""
+            yield [_plain(f"  - {item['rule_id']}: {item['text']}{due}")]
 
 
 def _totals(report: dict[str, Any]) -> Iterator[Line]:

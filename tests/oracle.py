@@ -70,6 +70,8 @@ def _leaf(leaf: c.Leaf, data: dict[str, Any], facts: dict[str, Any], item: Any) 
         return present
     if leaf.op == "absent":
         return not present
+    if leaf.op == "provided":
+        return True if present else None
     if not present:
         return None
     expected = leaf.value

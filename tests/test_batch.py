@@ -91,14 +91,14 @@ def test_jobs_1_and_2_print_and_write_exactly_what_one_process_renders(
         render_text(r, color=False) for r in reports)
     expected_files = tmp_path / "expected"
     write_reports(reports, expected_files)
-    assert len(contents(expected_files)) == 32
+    assert len(contents(expected_files)) == 36
     for jobs in ("1", "2"):
         out_dir = tmp_path / f"reports-{jobs}"
         code, out, err = run(capsys, "check", str(intake), "--format", fmt, "--report-dir", str(out_dir),
                              "--jobs", jobs)
         assert code == 2
         assert out == expected_out
-        assert err.splitlines() == [*bad_lines(intake), f"wrote 32 report files to {out_dir}"]
+        assert err.splitlines() == [*bad_lines(intake), f"wrote 36 report files to {out_dir}"]
         assert contents(out_dir) == contents(expected_files)
 
 

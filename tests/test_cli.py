@@ -51,7 +51,7 @@ def test_admit_with_conditions_passes_by_default(capsys: pytest.CaptureFixture[s
     code, out, _ = run(capsys, "check", str(write("g.yaml", good)), *RULES, "--format", "json")
     report = json.loads(out)
     assert (code, report["decision"]) == (0, "admit_with_conditions")
-    assert report["conditions"] == [{"rule_id": "MINI-HIGH-REPORT", "text": "Report every three months."}]
+    assert report["conditions"] == [{"rule_id": "MINI-HIGH-REPORT", "text": "Report every three months.", "due": None}]
 
 
 def test_json_contract(capsys: pytest.CaptureFixture[str], proposal: Path) -> None:
@@ -59,7 +59,7 @@ def test_json_contract(capsys: pytest.CaptureFixture[str], proposal: Path) -> No
     report = json.loads(out)
     assert code == 1
     assert list(report) == ["schema_version", "tool_version", "proposal", "rulebook", "decision", "reasons",
-                            "pillars", "derived_facts", "findings", "conditions", "not_applied",
+                            "pillars", "derived_facts", "findings", "conditions", "information_requests", "not_applied",
                             "key_parameters", "trace"]
     assert report["proposal"]["id"] == "p1" and len(report["proposal"]["sha256"]) == 64
     assert [p["id"] for p in report["rulebook"]["packs"]] == ["mini"]
@@ -300,7 +300,7 @@ def test_limit_options_raise_the_defaults(capsys: pytest.CaptureFixture[str], wr
     assert (code, err.count("\n"), f"(sandbox check {option} raises it)\n" in err) == (2, 1, True)
     code, _, err = run(capsys, "check", str(path), *RULES, option, "10000000")
     assert (code, err) == (2, f"error: {path}:19:1: [x] unknown key 'x'; allowed keys: ai_act, applicant, "
-                              "descriptor_version, exit_plan, innovation, insurance, metadata, oversight, "
+                              "descriptor_version, exit_plan, fca, innovation, insurance, metadata, oversight, "
                               "personal_data, safety, scope, technology\n")
 
 

@@ -24,7 +24,9 @@ def finding(pillar: str, severity: str, outcome: str, rule_id: str = "R-1", cond
 @pytest.mark.parametrize(("findings", "decision"), [
     ([], "admit"),
     ([("safety", "blocker", "pass"), ("oversight", "minor", "not_applicable")], "admit"),
-    ([("eligibility", "minor", "fail")], "reject"),
+    ([("eligibility", "minor", "fail")], "admit_with_conditions"),
+    ([("eligibility", "major", "fail")], "revise"),
+    ([("eligibility", "blocker", "fail")], "reject"),
     ([("eligibility", "info", "fail")], "admit"),
     ([("safety", "blocker", "fail"), ("safety", "major", "fail")], "reject"),
     ([("oversight", "major", "fail")], "revise"),
@@ -43,7 +45,8 @@ def test_reasons_name_the_rules_that_decided() -> None:
             finding("safety", "major", "indeterminate", "C-3"))
     decision, reasons = decide(made, load_policy())
     assert decision == "revise"
-    assert reasons[1:] == ("failed major rules: A-1", "indeterminate blocker or major rules: B-2, C-3")
+    assert reasons[1:] == ("failed major rules: A-1",
+                           "indeterminate blocker or major rules whose evidence is needed before admission: B-2, C-3")
 
 
 def test_pillar_scores_weight_by_severity() -> None:

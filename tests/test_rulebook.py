@@ -57,7 +57,7 @@ def with_check(check: str) -> str:
         ("{field: metadata.domain, op: eq, value: self_driving}",
          "pack.yaml:11:52: [require[0].check.value] 'self_driving' is not one of the field's values: "
          "autonomous_vehicles, medical_ai, unmanned_aircraft, telemedicine, "
-         "financial_services"),
+         "financial_services, digital_innovation"),
         ("{field: safety.hazards.mitigations, op: present}",
          "pack.yaml:11:20: [require[0].check.field] 'safety.hazards' is a list: use every/some/none to "
          "look inside it"),

@@ -65,14 +65,19 @@ BROKEN_FINDINGS = [
     B + "core.yaml:38:51: [BRK-TERM.check.all[0].op] unknown operator 'lte_than' (did you mean 'lte'?)",
     B + "core.yaml:39:19: [BRK-TERM.check.all[1].field] unknown field 'scope.term.duraton_months': "
         "'scope.term' has no 'duraton_months' (did you mean 'duration_months'?)",
+    B + "core.yaml:39:50: [BRK-TERM.check.all[1].op] BRK-TERM: a missing 'scope.term.duraton_months' would fail "
+        "this rule; ask for it with 'op: provided' (indeterminate when missing), or test a stated value",
     B + "core.yaml:41:14: [BRK-TERM.message] '36 months' is written by hand; use {param:max_term_months} so "
         "the text follows the parameter",
     B + "core.yaml:42:18: [BRK-TERM.remediation] unknown parameter 'max_term_month' in {param:...} "
         "(did you mean 'max_term_months'?)",
     B + "core.yaml:43:1: [BRK-FLAG] fact 'flag' is read but no derive rule in the packs for "
-        "ru-elr/{autonomous_vehicles, financial_services, medical_ai, telemedicine, unmanned_aircraft} sets it",
+        "ru-elr/{autonomous_vehicles, digital_innovation, financial_services, medical_ai, telemedicine, "
+        "unmanned_aircraft} sets it",
     B + "core.yaml:52:9: [BRK-TERM.id] duplicate rule id 'BRK-TERM' (first defined at "
         f"{B}core.yaml:32)",
+    B + "core.yaml:56:40: [BRK-TERM.check.op] BRK-TERM: a missing 'scope.term.end' would fail this rule; ask for "
+        "it with 'op: provided' (indeterminate when missing), or test a stated value",
     B + "zz-av.yaml:17:63: [BRK-SHARED-ID.check.value.param] unknown parameter 'spare_capp' "
         "(did you mean 'spare_cap'?)",
     B + "zz-trap-domain.yaml:3:1: [TRAP-AV-DRV-LOW] sets tier = low, but TRAP-DRV-HIGH "
@@ -86,7 +91,7 @@ BROKEN_FINDINGS = [
 def test_lint_lists_every_problem_of_every_pack_sorted_by_file_and_line(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(capsys, "rules", "lint", "--rules", BROKEN)
     assert (code, err) == (1, "")
-    assert out.splitlines() == [*BROKEN_FINDINGS, "Found 19 problems in 5 of 6 pack files."]
+    assert out.splitlines() == [*BROKEN_FINDINGS, "Found 21 problems in 5 of 6 pack files."]
 
 
 def test_shipped_packs_lint_clean(capsys: pytest.CaptureFixture[str]) -> None:
@@ -189,7 +194,8 @@ def test_list_domain_and_framework_filters(capsys: pytest.CaptureFixture[str], a
                             "oversight, freedom"),
     (["--framework", "ru-elrr"], "unknown framework 'ru-elrr' (did you mean 'ru-elr'?); frameworks: ru-elr"),
     (["--domain", "medical"], "unknown domain 'medical' (did you mean 'medical_ai'?); domains: "
-                              "autonomous_vehicles, medical_ai, unmanned_aircraft, telemedicine, financial_services"),
+                              "autonomous_vehicles, medical_ai, unmanned_aircraft, telemedicine, financial_services, "
+                              "digital_innovation"),
 ])
 def test_list_with_an_unknown_filter_value_exits_2(capsys: pytest.CaptureFixture[str], args: list[str],
                                                    message: str) -> None:
@@ -344,9 +350,10 @@ def session() -> Session:
     return Session()
 
 
-def technology_section(domain: str) -> str:
+def technology_section(domain: str) -> str | None:
+    """The domain's own block under ``technology`` (the generic domain has none)."""
     sections = proposal_schema()["properties"]["technology"]["properties"]
-    return next(name for name in sections if name in (domain, domain.removesuffix("s")))
+    return next((name for name in sections if name in (domain, domain.removesuffix("s"))), None)
 
 
 @pytest.mark.parametrize("framework", schema_choices("framework"))
@@ -362,9 +369,9 @@ def test_init_skeleton_validates_and_evaluates_for_every_domain_and_framework(
     report = session.check(path)
     assert (report.to_dict()["proposal"]["domain"], report.to_dict()["proposal"]["framework"]) == (domain, framework)
     own = technology_section(domain)
-    others = {technology_section(d) for d in schema_choices("domain")} - {own}
+    others = {technology_section(d) for d in schema_choices("domain")} - {own, None}
     keys = {line.strip("# ").removesuffix(":") for line in out.splitlines() if line.startswith("#   ")}
-    assert own in keys and not others & keys
+    assert (own is None or own in keys) and not others & keys
     assert (("# ai_act:" in out.splitlines()) == (framework == "eu-ai-act"))
 
 
@@ -383,7 +390,7 @@ def test_init_comments_come_from_the_schema_and_uncommented_blocks_are_schema_ke
     body = lines[lines.index(""):]
     uncommented = yaml.safe_load("\n".join(map(uncomment, body)))
     assert unknown_keys(uncommented, proposal_schema()) == []
-    assert set(uncommented) == set(proposal_schema()["properties"])
+    assert set(uncommented) == set(proposal_schema()["properties"]) - {"fca"}  # uk-fca's own section
 
 
 def uncomment(line: str) -> str:
@@ -419,12 +426,12 @@ def test_init_writes_a_file_and_refuses_to_overwrite_it_without_force(tmp_path: 
 
 @pytest.mark.parametrize(("args", "message"), [
     (["--domain", "drones"], "error: unknown domain 'drones'; domains: autonomous_vehicles, medical_ai, "
-                             "unmanned_aircraft, telemedicine, financial_services\n"),
+                             "unmanned_aircraft, telemedicine, financial_services, digital_innovation\n"),
     (["--domain", "telemedicin"], "error: unknown domain 'telemedicin' (did you mean 'telemedicine'?); domains: "
                                   "autonomous_vehicles, medical_ai, unmanned_aircraft, telemedicine, "
-                                  "financial_services\n"),
+                                  "financial_services, digital_innovation\n"),
     (["--domain", "medical_ai", "--framework", "eu-ai"],
-     "error: unknown framework 'eu-ai' (did you mean 'eu-ai-act'?); frameworks: ru-elr, eu-ai-act\n"),
+     "error: unknown framework 'eu-ai' (did you mean 'eu-ai-act'?); frameworks: ru-elr, eu-ai-act, uk-fca\n"),
 ])
 def test_init_with_an_unknown_domain_or_framework_exits_2(capsys: pytest.CaptureFixture[str], args: list[str],
                                                           message: str) -> None:

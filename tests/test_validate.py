@@ -40,7 +40,7 @@ def test_every_schema_error_at_once_with_line_column_and_field() -> None:
     assert problems(BROKEN) == [
         "p.yaml:3:7: [metadata.id] 'bad id!' does not match the required pattern ^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$",
         "p.yaml:7:11: [metadata.domain] 'self_driving' is not one of: autonomous_vehicles, medical_ai, "
-        "unmanned_aircraft, telemedicine, financial_services",
+        "unmanned_aircraft, telemedicine, financial_services, digital_innovation",
         "p.yaml:10:3: [applicant.lgeal_form] unknown key 'lgeal_form' (did you mean 'legal_form'?)",
         "p.yaml:12:17: [scope.term.start] '2026-13-01' is not a date in the form YYYY-MM-DD",
         "p.yaml:12:46: [scope.term.duration_months] expected a whole number, found '36'",
@@ -58,7 +58,7 @@ def test_unknown_key_without_close_match_lists_allowed_keys() -> None:
     found = problems(b"descriptor_version: 1\nmetadata: {id: a, title: t, version: '1', framework: ru-elr, "
                      b"domain: medical_ai}\napplicant: {name: A}\nzzz: 1\n")
     assert found == ["p.yaml:4:1: [zzz] unknown key 'zzz'; allowed keys: ai_act, applicant, descriptor_version, "
-                     "exit_plan, innovation, insurance, metadata, oversight, personal_data, safety, "
+                     "exit_plan, fca, innovation, insurance, metadata, oversight, personal_data, safety, "
                      "scope, technology"]
 
 
