@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from evaluator.render import StagedReports
 
 EXIT_OK, EXIT_FAILED, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
-PROPOSAL_SUFFIXES = (".yaml", ".yml")
+PROPOSAL_SUFFIXES = (".yaml", ".yml")  # compared case-insensitively: .YAML and .Yml count too
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   help="Evaluate regulatory-sandbox proposals against YAML rule packs.")
@@ -77,8 +77,8 @@ def check(
                                                   "the proposal's metadata.framework.")] = None,
     policy: Annotated[Path | None, typer.Option(help="Decision policy YAML; default: shipped.")] = None,
     fmt: Annotated[OutputFormat, typer.Option("--format", help="What to print.")] = OutputFormat.text,
-    report_dir: Annotated[Path | None, typer.Option(help="Write <id>.html and <id>.md per proposal "
-                                                    "(and a summary for several) here.")] = None,
+    report_dir: Annotated[str | None, typer.Option(help="Write <id>.html and <id>.md per proposal "
+                                                   "(and a summary for several) here.", metavar="DIR")] = None,
     fail_on: Annotated[FailOn, typer.Option(help="Exit 1 when the decision is this or worse.")] = FailOn.revise,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also list passed and "
                                           "not-applicable rules (text).")] = False,
@@ -106,9 +106,10 @@ def check(
 
     base = Options(tuple(rules or ()), framework, policy, fail_on=fail_on.value, limits=_limits(
         max_bytes=max_file_size, max_depth=max_depth, max_nodes=max_nodes, max_string=max_string_length))
+    directory = _report_directory(report_dir)
     paths = _proposal_paths(proposals, base)
     several = len(paths) > 1
-    stage = _staged_reports(report_dir)
+    stage = _staged_reports(directory)
     summary_on_stdout = several and fmt is OutputFormat.html and template is None  # printed at the end
     options = replace(base, output="" if template is not None or summary_on_stdout else fmt.value,
                       single=not several, color=sys.stdout.isatty() and "NO_COLOR" not in os.environ,
@@ -124,7 +125,7 @@ def check(
     raise typer.Exit(EXIT_ERROR if tally.errors else EXIT_OK if tally.passed else EXIT_FAILED)
 
 
-@app.command()
+@app.command(short_help="Print the proposal descriptor JSON Schema.")
 def schema() -> None:
     """Print the proposal descriptor JSON Schema (for editors and validators)."""
     from evaluator.validate import schema_text
@@ -137,7 +138,7 @@ rules_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
 app.add_typer(rules_app, name="rules")
 
 
-@rules_app.command("test")
+@rules_app.command("test", short_help="Run the packs' rule tests and report coverage.")
 def rules_test(
     packs: Annotated[list[str] | None, typer.Argument(help="Pack ids or pack files to test; default: all.",
                                                       metavar="[PACK]...", show_default=False)] = None,
@@ -167,7 +168,7 @@ class ListFormat(StrEnum):
     json = "json"
 
 
-@rules_app.command("lint")
+@rules_app.command("lint", short_help="Report every problem in every rule pack.")
 def rules_lint(rules: RulesOption = None) -> None:
     """Report every problem in every rule pack, with file:line (exit 1 on any)."""
     from evaluator.lint import lint, render_lint
@@ -180,7 +181,7 @@ def rules_lint(rules: RulesOption = None) -> None:
     raise typer.Exit(EXIT_OK if result.ok else EXIT_FAILED)
 
 
-@rules_app.command("list")
+@rules_app.command("list", short_help="List the rules and count them by pillar.")
 def rules_list(
     pillar: Annotated[str | None, typer.Option(help="Only require rules of this pillar.")] = None,
     domain: Annotated[str | None, typer.Option(help="Only rules of packs that apply to this domain.")] = None,
@@ -198,19 +199,22 @@ def rules_list(
     typer.echo(render_json(entries) if fmt is ListFormat.json else render_text(entries), nl=False)
 
 
-@rules_app.command("doc")
-def rules_doc(output: OutputOption = None, rules: RulesOption = None) -> None:
+ForceOption = Annotated[bool, typer.Option("--force", help="Overwrite an existing --output file.")]
+
+
+@rules_app.command("doc", short_help="Generate the rulebook reference (Markdown).")
+def rules_doc(output: OutputOption = None, rules: RulesOption = None, force: ForceOption = False) -> None:
     """Generate the rulebook reference (Markdown) from the packs."""
     from evaluator.ruledoc import rulebook_markdown
 
     try:
         text = rulebook_markdown(tuple(rules or ()))
-        _deliver(text, output, overwrite=True)
+        _deliver(text, output, overwrite=force)
     except EvaluatorError as exc:
         _fail(exc)
 
 
-@app.command()
+@app.command(short_help="Explain a rule: what, why, its basis, how to pass.")
 def explain(
     rule_id: Annotated[str, typer.Argument(metavar="RULE-ID", help="A rule id, e.g. ELR-CORE-TERM-MAX.",
                                            show_default=False)],
@@ -226,12 +230,12 @@ def explain(
     typer.echo(text, nl=False)
 
 
-@app.command()
+@app.command(short_help="Write a commented skeleton proposal.")
 def init(
     domain: Annotated[str, typer.Option(help="The proposal's domain, e.g. medical_ai.", show_default=False)],
     framework: Annotated[str | None, typer.Option(help="Its framework; default: ru-elr.")] = None,
     output: OutputOption = None,
-    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing --output file.")] = False,
+    force: ForceOption = False,
 ) -> None:
     """Write a commented skeleton proposal for a domain that validates as it is."""
     from evaluator.skeleton import skeleton
@@ -264,13 +268,23 @@ def _expand(paths: list[Path]) -> list[Path]:
     out: list[Path] = []
     for path in paths:
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.suffix in PROPOSAL_SUFFIXES and p.is_file())
+            found = sorted(p for p in path.rglob("*") if _is_proposal_file(p))
             if not found:
                 raise EvaluatorError(f"{path}: no proposal files (*.yaml, *.yml) in this directory")
             out.extend(found)
         else:
             out.append(path)
     return out
+
+
+def _is_proposal_file(path: Path) -> bool:
+    """A YAML file of a directory batch: a regular file, or a link that does not lead to a directory
+    (a broken or looping link is kept, so that reading it reports the problem with its name)."""
+    if path.suffix.lower() not in PROPOSAL_SUFFIXES:
+        return False
+    if path.is_symlink():
+        return not path.is_dir()
+    return path.is_file()
 
 
 def _proposal_paths(proposals: list[Path], options: "batch.Options") -> list[Path]:
@@ -285,6 +299,21 @@ def _proposal_paths(proposals: list[Path], options: "batch.Options") -> list[Pat
             raise
     except EvaluatorError as exc:
         _fail(exc)
+
+
+def _report_directory(given: str | None) -> Path | None:
+    """``--report-dir`` as a path, refused before any proposal is read when it cannot be one."""
+    if given is None:
+        return None
+    if not given.strip():
+        _fail(EvaluatorError("--report-dir: the path is empty; name a directory (use '.' for this one)"))
+    path = Path(given)
+    if path.exists() and not path.is_dir():
+        _fail(EvaluatorError(f"--report-dir {given}: exists and is not a directory"))
+    parent = next((p for p in (path, *path.parents) if p.exists()), Path())
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        _fail(EvaluatorError(f"--report-dir {given}: cannot write in {parent}"))
+    return path
 
 
 def _staged_reports(report_dir: Path | None) -> "StagedReports | None":

@@ -5,7 +5,8 @@ without a basis, uncertain sources without a note, empty texts, minor rules with
 admission condition, ``{param:NAME}`` in texts the loader does not fill, parameter values
 written by hand, rule ids reused by packs that never judge together, derive rules whose
 value an earlier rule can silently override, checks that a missing field would fail, and
-sources marked ``verified`` whose URL is not an official text (per the framework's registry).
+sources marked ``verified`` whose URL is not an official text (per the framework's registry),
+and blockers that rest on unverified sources alone.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ def authoring_problems(packs: list[RulePack], books: list[Rulebook]) -> list[Pro
     for pack in packs:
         problems += _missing_basis(pack) + _uncertain_without_note(pack) + _texts(pack)
         problems += _absence_fails(pack) + _unofficial_verified(pack) + _uncited(pack)
+        problems += _unsupported_blockers(pack)
     problems += _reused_ids(packs) + override_problems(books)
     return problems
 
@@ -254,3 +256,12 @@ def _uncited(pack: RulePack) -> list[Problem]:
                f"{display_path(registry.path)} ('source: ID'), not by name alone")
             for kind, index, raw in _rules(pack)
             for number, basis in enumerate(raw.get("basis") or []) if isinstance(basis, dict) and "source" not in basis]
+
+
+def _unsupported_blockers(pack: RulePack) -> list[Problem]:
+    """A blocker rejects a project: at least one of its sources must have been read."""
+    return [at(pack, ("require", index, "severity"), f"{raw['id']}: a blocker rests only on unverified "
+               "sources; read one of them (partial or verified) or make the rule major")
+            for index, raw in enumerate(pack.raw.get("require", [])) if isinstance(raw, dict)
+            and raw.get("severity") == "blocker" and raw.get("basis")
+            and all(isinstance(b, dict) and b.get("confidence") == "unverified" for b in raw["basis"])]

@@ -18,6 +18,8 @@ sys.path.insert(0, str(TESTS))
 # The rule-pack cache (evaluator/cache.py) of a test run lives and dies with the run, never in ~.
 _CACHE = tempfile.TemporaryDirectory(prefix="sandbox-test-cache-")
 os.environ["SANDBOX_CACHE_DIR"] = _CACHE.name
+# A test that unsets SANDBOX_CACHE_DIR to reach the default location lands here too, not in ~.
+os.environ["XDG_CACHE_HOME"] = str(Path(_CACHE.name) / "xdg")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -312,7 +312,7 @@ def test_committed_rulebook_reference_is_up_to_date(tmp_path: Path, capsys: pyte
     target = tmp_path / "rulebook.md"
     assert run(capsys, "rules", "doc", "-o", str(target)) == (0, "", f"wrote {target}\n")
     assert target.read_text("utf-8") == (ROOT / "docs" / "rulebook.md").read_text("utf-8"), (
-        "docs/rulebook.md is stale: run `sandbox rules doc -o docs/rulebook.md`")
+        "docs/rulebook.md is stale: run `sandbox rules doc -o docs/rulebook.md --force`")
 
 
 def test_doc_prints_markdown_and_shows_what_each_fact_switches_on(capsys: pytest.CaptureFixture[str]) -> None:

@@ -119,3 +119,15 @@ def test_lint_accepts_verified_only_on_an_official_host_and_citations_by_id(
 def test_the_shipped_registries_name_258_fz_by_its_2025_title() -> None:
     registry = load_registry((Path(__file__).parents[1] / "rules" / "ru-elr" / "sources.yaml").resolve())
     assert "цифровых и технологических инноваций" in registry.instruments["258-FZ"].title
+
+
+def test_lint_refuses_a_blocker_that_rests_only_on_unverified_sources(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    directory = packs_dir(tmp_path, "{source: 258-FZ, article: Art. 9, confidence: unverified, note: Recalled.}")
+    text = (directory / "pack.yaml").read_text(encoding="utf-8").replace("severity: major", "severity: blocker")
+    (directory / "pack.yaml").write_text(text, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    assert main(["rules", "lint", "--rules", "packs"]) == 1
+    assert capsys.readouterr().out.splitlines()[0] == (
+        "packs/pack.yaml:6:15: [SRC-TERM.severity] SRC-TERM: a blocker rests only on unverified sources; read one "
+        "of them (partial or verified) or make the rule major")
