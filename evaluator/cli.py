@@ -146,10 +146,10 @@ def rules_test(
                      "(repeatable); default: the shipped packs.")] = None,
 ) -> None:
     """Run the rule tests kept next to the packs (*.tests.yaml) and report coverage."""
-    from evaluator.ruletests import run_rule_tests
-    from evaluator.ruletests_text import render_test_run
-
     try:
+        from evaluator.ruletests import run_rule_tests  # imports the engine, which may not load
+        from evaluator.ruletests_text import render_test_run
+
         run = run_rule_tests(tuple(rules or ()), tuple(packs or ()))
     except EvaluatorError as exc:
         _fail(exc)

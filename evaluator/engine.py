@@ -19,12 +19,14 @@ trigger is made impossible by construction here (see docs/engine.md and
 
 from __future__ import annotations
 
+import importlib
 import itertools
 import math
+import os
+import sys
 from collections.abc import Callable, Iterable, Iterator
+from types import ModuleType
 from typing import Any, cast
-
-import durable_rules_engine as durable_core
 
 from evaluator.compile import (
     ITEM_ROOT,
@@ -39,6 +41,62 @@ from evaluator.compile import (
     engine_json,
 )
 from evaluator.errors import EngineError
+
+ENGINE_MODULE = "durable_rules_engine"
+#: The symbol a plain build of durable-rules 2.0.28 on Python 3.13 leaves undefined: a macro up
+#: to 3.12, gone in 3.13. Only the C callbacks of durable's ``Host`` call it.
+MISSING_SYMBOL = "PyEval_CallObject"
+
+
+def load_engine() -> ModuleType:
+    """Import the engine's C core, or raise ``EngineError`` with the command that repairs it.
+
+    On Python 3.13 a plain ``pip install`` builds durable-rules without the define that maps
+    ``PyEval_CallObject`` to ``PyObject_CallObject``; importing that build fails on the undefined
+    symbol. It is called only by the callbacks that ``set_*_callback`` installs, and this adapter
+    installs none, so such a build is loaded again with lazy binding (the symbol is looked up
+    only when called, which is then never) and the callback setters are removed from the
+    module, so that nothing can reach it. Where lazy binding is refused (``LD_BIND_NOW``, a
+    library linked with ``-z now``), the error names the command that rebuilds the engine.
+    """
+    try:
+        return importlib.import_module(ENGINE_MODULE)
+    except ImportError as exc:
+        failure = exc
+    if MISSING_SYMBOL in str(failure) and sys.platform != "win32":
+        try:
+            return _load_lazily()
+        except ImportError:
+            pass
+    raise engine_unavailable(failure)
+
+
+def _load_lazily() -> ModuleType:
+    flags = sys.getdlopenflags()
+    sys.setdlopenflags((flags & ~os.RTLD_NOW) | os.RTLD_LAZY)
+    try:
+        module = importlib.import_module(ENGINE_MODULE)
+    finally:
+        sys.setdlopenflags(flags)
+    for name in [name for name in vars(module) if name.startswith("set_") and name.endswith("_callback")]:
+        delattr(module, name)
+    return module
+
+
+def engine_unavailable(failure: ImportError) -> EngineError:
+    """The error for an engine that cannot be imported: why, and the one command that fixes it."""
+    import shlex  # only here: not on every start
+
+    fix = (f"CPPFLAGS=-D{MISSING_SYMBOL}=PyObject_CallObject {shlex.quote(sys.executable)} -m pip install "
+           "--force-reinstall --no-binary durable-rules --no-cache-dir durable-rules==2.0.28")
+    if MISSING_SYMBOL in str(failure):
+        why = f"the durable-rules engine was built without the Python 3.13 fix (undefined symbol {MISSING_SYMBOL})"
+    else:
+        why = f"the durable-rules engine cannot be loaded ({failure})"
+    return EngineError(f"{why}; reinstall it with: {fix}")
+
+
+durable_core = load_engine()
 
 #: How the engine answers an assert: 0 handled, 1 no rule matched, 2 an identical fact is already
 #: in the session (then nothing fires).
