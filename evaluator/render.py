@@ -265,24 +265,21 @@ def stream_rows_summary(rows: Sequence[SummaryRow], stems: Sequence[str] | None,
 def render_custom(template: Path, reports: Sequence[dict[str, Any]]) -> str:
     """Render each report with a user's template, in Jinja's sandbox; raise ``EvaluatorError``.
 
-    The sandbox keeps a template from reaching Python internals (attributes such as
+    The sandbox (``evaluator.template_limits``) bounds what a template may build, write and
+    take in time, and keeps a template from reaching Python internals (attributes such as
     ``__class__``, or calling methods that change data). The template sees ``report`` (one
     report dict, as in the JSON output) and the filters ``md``, ``tojson_compact`` and ``pct``;
     it is autoescaped when its name ends in ``.html`` or ``.html.j2``.
     """
     import jinja2
-    from jinja2.sandbox import SandboxedEnvironment
 
-    env = SandboxedEnvironment(
-        loader=jinja2.FileSystemLoader(str(template.parent)),
-        autoescape=jinja2.select_autoescape(["html", "html.j2"]),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-    )
-    env.filters.update(md=md_escape, tojson_compact=tojson_compact, pct=lambda v: f"{int(v)}")
+    from evaluator.template_limits import TemplateLimitError, render_limited
+
+    filters = {"md": md_escape, "tojson_compact": tojson_compact, "pct": lambda v: f"{int(v)}"}
     try:
-        compiled = env.get_template(template.name)
-        return "".join(compiled.render(report=report) for report in reports)
+        return render_limited(template, [{"report": report} for report in reports], filters=filters)
+    except TemplateLimitError as exc:
+        raise _template_error(Path(exc.file), exc.line, exc.message) from None
     except jinja2.TemplateSyntaxError as exc:
         raise _template_error(template, exc.lineno, exc.message or str(exc)) from None
     except jinja2.TemplateNotFound as exc:
