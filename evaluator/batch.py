@@ -5,7 +5,7 @@ workers finish in, so the output is the same for any number of workers. A worker
 work for its proposals: it checks each one, renders what will be printed and, with a report
 directory, renders and stages that proposal's HTML and Markdown reports; it hands back only
 what the parent needs (an ``Outcome``: no report, except for ``--template``). The parent (the
-CLI) prints, names the report files and moves them into place at the end.
+CLI) prints, names the report files and commits them, all or nothing, at the end.
 
 With one proposal, or one job, everything runs in this process: a single check never pays
 for a pool. Otherwise the pool is a ``ProcessPoolExecutor`` (forked on Linux, before this
@@ -73,6 +73,7 @@ class Outcome:
     report: dict[str, Any] | None = None  # the report itself, only with ``keep_report``
     row: SummaryRow | None = None
     staged: dict[str, str] | None = None  # staged report file per format (``render.stage_report``)
+    identity: str = ""  # what its report files are made from (``render.report_identity``), when staged
     write_error: str = ""  # why staging the reports failed
 
     @property
@@ -107,7 +108,7 @@ class Tally:
         if outcome.report is not None:
             self.reports.append(outcome.report)
         if self.stage is not None:
-            self.stage.add(outcome.proposal_id, outcome.staged)
+            self.stage.add(outcome.proposal_id, outcome.staged, outcome.identity)
 
 
 class SetupFailed(Exception):
@@ -184,7 +185,8 @@ def _finish(report: Report, options: Options, index: int, path: Path) -> Outcome
     staged, write_error = _stage(pages, options.staging, index)
     return Outcome(path, passed=report.passes(options.fail_on), proposal_id=data["proposal"]["id"],
                    output=_printable(data, options, pages), report=data if options.keep_report else None,
-                   row=_row(data) if options.summary else None, staged=staged, write_error=write_error)
+                   row=_row(data) if options.summary else None, staged=staged,
+                   identity=_identity(data) if options.staging is not None else "", write_error=write_error)
 
 
 def _pages(data: dict[str, Any], options: Options) -> dict[str, str]:
@@ -214,6 +216,12 @@ def _row(data: dict[str, Any]) -> SummaryRow:
     from evaluator.render import summary_row
 
     return summary_row(data)
+
+
+def _identity(data: dict[str, Any]) -> str:
+    from evaluator.render import report_identity
+
+    return report_identity(data)
 
 
 def _stage(pages: dict[str, str], staging: Path | None, index: int) -> tuple[dict[str, str] | None, str]:

@@ -84,8 +84,8 @@ def check(
                                           "not-applicable rules (text).")] = False,
     max_file_size: Annotated[int | None, typer.Option(min=1, metavar="BYTES", help="Refuse larger proposal "
                              "files (default: 5242880, 5 MiB).", show_default=False)] = None,
-    max_depth: Annotated[int | None, typer.Option(min=1, metavar="N", help="Refuse proposals nested deeper "
-                         "(default: 64).", show_default=False)] = None,
+    max_depth: Annotated[int | None, typer.Option(min=1, max=900, metavar="N", help="Refuse proposals nested "
+                         "deeper (default: 64, at most 900).", show_default=False)] = None,
     max_nodes: Annotated[int | None, typer.Option(min=1, metavar="N", help="Refuse proposals with more "
                          "values, counting aliases each time used (default: 200000).", show_default=False)] = None,
     max_string_length: Annotated[int | None, typer.Option(min=1, metavar="N", help="Refuse proposals with a "
@@ -563,7 +563,7 @@ def _main(argv: list[str] | None) -> int:
         sys.stderr.write(f"stopped by {signal.Signals(stopped.signum).name}\n")
         return 128 + stopped.signum
     except (KeyboardInterrupt, typer.Abort):
-        sys.stderr.write("interrupted\n")
+        sys.stderr.write("stopped by SIGINT\n")
         return EXIT_INTERRUPTED
     except typer.TyperException as usage:
         show = getattr(usage, "show", None)
@@ -579,6 +579,8 @@ def _main(argv: list[str] | None) -> int:
                          "sandbox; please report it with the input that caused it (run with --debug "
                          "for the traceback).\n")
         return EXIT_ERROR
+    if result == EXIT_INTERRUPTED:  # Ctrl-C: typer turns it into this exit code without a word
+        sys.stderr.write("stopped by SIGINT\n")
     return result if isinstance(result, int) else EXIT_OK
 
 

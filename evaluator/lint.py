@@ -37,16 +37,15 @@ from evaluator.rulebook import (
     read_packs,
 )
 
-_RULE_PATH = re.compile(r"^(derive|require)\[(\d+)\](?:\.(.*))?$")
+_RULE_PATH = re.compile(r"^(derive|require)\[(\d+)\](?:\.|$)")
 _RULE_ID = re.compile(r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)+$")
 _PER_DOMAIN = re.compile(r"^(?P<head>.* in the packs for [a-z0-9-]+)/(?P<domain>[a-z_]+)(?P<tail> .*)$",
                          re.DOTALL)
-_RULE_PREFIX = re.compile(r"^([A-Z][A-Z0-9]*(?:-[A-Z0-9]+)+): (.*)$", re.DOTALL)
 
 
 @dataclass(frozen=True, order=True)
 class Finding:
-    """One problem: where, about what (a rule id or a path in the pack), and what is wrong."""
+    """One problem: where, about what (a path in the pack, as ``sandbox check`` writes it), and what is wrong."""
 
     file: str
     line: int
@@ -134,18 +133,15 @@ def _raw_by_file(files: Iterable[Path], packs: list[RulePack]) -> dict[str, Any]
 
 
 def to_finding(problem: Problem, data: Any) -> Finding:
-    """Name the rule a problem lies in by its id (``[ID.check.op]``), else keep the pack path."""
-    subject, message = problem.field, problem.message
-    match = _RULE_PATH.match(subject)
-    if match:
-        rule_id = _rule_id(data, match.group(1), int(match.group(2)))
-        if rule_id:
-            subject = rule_id + (f".{match.group(3)}" if match.group(3) else "")
-    elif not subject:
-        prefixed = _RULE_PREFIX.match(message)
-        if prefixed:
-            subject, message = prefixed.groups()
-    return Finding(display_path(problem.file), max(problem.line, 1), max(problem.column, 1), subject, message)
+    """A problem as ``sandbox check`` writes it: the same path in the pack (``[require[0].check.op]``);
+    the rule it lies in is named by id at the start of the message (``BRK-TERM: ...``), as the
+    messages about a whole rule already are."""
+    message = problem.message
+    match = _RULE_PATH.match(problem.field)
+    rule_id = _rule_id(data, match.group(1), int(match.group(2))) if match else None
+    if rule_id and not message.startswith(f"{rule_id}: "):
+        message = f"{rule_id}: {message}"
+    return Finding(display_path(problem.file), max(problem.line, 1), max(problem.column, 1), problem.field, message)
 
 
 def _rule_id(data: Any, kind: str, index: int) -> str | None:

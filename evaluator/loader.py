@@ -7,7 +7,10 @@ the text the author wrote, and duplicate keys are an error naming both lines.
 The file is untrusted: explicit tags other than the harmless core ones are refused, and
 ``Limits`` bounds its size, nesting, expanded size (aliases count every time they are used),
 the length of any one text and the number of alias expansions, so an alias bomb or a huge
-file is refused early with bounded time and memory.
+file is refused early with bounded time and memory. The builder keeps the collections it is
+inside on a list, not on Python's call stack, so no depth up to ``MAX_DEPTH_CEILING`` (the
+most ``max_depth`` can be) comes near the interpreter's recursion limit; libyaml refuses
+nesting of about 1000 levels, past the ceiling, and that is reported as a depth error too.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +32,7 @@ PathKey = tuple[str | int, ...]
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
 MAX_DEPTH = 64
+MAX_DEPTH_CEILING = 900  # a higher max_depth counts as this; libyaml stops at about 1000 levels
 MAX_NODES = 200_000
 MAX_STRING = 100_000
 MAX_ALIASES = 1_000
@@ -38,6 +42,7 @@ _CORE = "tag:yaml.org,2002:"
 _STR, _INT, _FLOAT, _BOOL, _NULL = (_CORE + name for name in ("str", "int", "float", "bool", "null"))
 _SCALAR_TAGS = {_STR, _INT, _FLOAT, _BOOL, _NULL}
 _COLLECTION_TAGS = {_CORE + "map": "a mapping", _CORE + "seq": "a list"}
+_NESTING_PROBLEM = "exceeded maximum nesting depth"  # libyaml's words when it stops at its own depth limit
 # A byte-order mark, or zero bytes around a first ASCII character (YAML 1.2, section 5.2).
 _ENCODINGS = (
     (re.compile(rb"\xff\xfe\x00\x00|\x00\x00\xfe\xff|\x00\x00\x00[\x01-\x7f]|[\x01-\x7f]\x00\x00\x00"), "UTF-32"),
@@ -64,7 +69,7 @@ class Limits:
     """Bounds on what one YAML file may make the loader do; the defaults suit any real file."""
 
     max_bytes: int = MAX_FILE_BYTES
-    max_depth: int = MAX_DEPTH
+    max_depth: int = MAX_DEPTH  # counts as MAX_DEPTH_CEILING when higher
     max_nodes: int = MAX_NODES  # values after expanding aliases
     max_string: int = MAX_STRING  # characters in one scalar (keys included)
     max_aliases: int = MAX_ALIASES  # alias expansions; aliases inside an aliased value count again
@@ -210,13 +215,21 @@ class _Anchor:
     text: str | None = None  # a scalar's source text (for an alias used as a key)
 
 
+# What reading a collection yields (a collection inside it: its first event, path and depth), is sent
+# (that collection's value) and returns (its own value).
+_Reading = Generator[tuple[yaml.CollectionStartEvent, PathKey, int], Any, Any]
+_Anchored = tuple[_Anchor, tuple[int, int, int]]  # an anchor and the builder's nodes, aliases, deepest before it
+
+
 class _Builder:
     """Builds plain data from parser events while recording positions and enforcing ``Limits``."""
 
     def __init__(self, text: str, name: str, limits: Limits) -> None:
         self.events = _Loader(text)
+        self.text = text
         self.name = name
         self.limits = limits
+        self.max_depth = min(limits.max_depth, MAX_DEPTH_CEILING)
         self.source_map = SourceMap()
         self.log: list[tuple[dict[PathKey, Any], PathKey, Any]] = []
         self.anchors: dict[str, _Anchor] = {}
@@ -227,6 +240,9 @@ class _Builder:
         try:
             return self._document(), self.source_map
         except yaml.MarkedYAMLError as exc:
+            if exc.problem == _NESTING_PROBLEM:
+                line, column = _mark_of(exc.problem_mark or exc.context_mark)
+                raise InputError(Problem(self.name, line, column, self._too_deep(None, " here"))) from None
             raise _syntax_error(exc, self.name) from None
         except yaml.YAMLError as exc:
             raise InputError(Problem(self.name, 0, 0, "YAML error: " + " ".join(str(exc).split()))) from None
@@ -236,10 +252,11 @@ class _Builder:
     def _document(self) -> dict[str, Any]:
         self._expect(yaml.StreamStartEvent)
         if self.events.check_event(yaml.StreamEndEvent):
-            raise self._fail(None, "file is empty: expected a YAML mapping")
-        self._expect(yaml.DocumentStartEvent)
+            raise self._fail(None, self._nothing())
+        start = self.events.get_event()
+        assert isinstance(start, yaml.DocumentStartEvent), start  # the parser guarantees the stream's structure
         root = self.events.get_event()
-        self._top_level(root)
+        self._top_level(root, bool(start.explicit))
         data: dict[str, Any] = self._node(root, (), 0)
         self._expect(yaml.DocumentEndEvent)
         if not self.events.check_event(yaml.StreamEndEvent):
@@ -250,70 +267,114 @@ class _Builder:
         event = self.events.get_event()
         assert isinstance(event, kind), event  # the parser guarantees the stream's structure
 
-    def _top_level(self, event: yaml.Event) -> None:
+    def _nothing(self, marker: bool = False) -> str:
+        """What a file without any value holds: nothing, comments, or only a '---' marker."""
+        if marker:
+            return "file holds no content, only the document marker '---': expected a YAML mapping"
+        if "#" in self.text:  # with no value in the file, a '#' can only start a comment
+            return "file holds only comments: expected a YAML mapping"
+        return "file is empty: expected a YAML mapping"
+
+    def _top_level(self, event: yaml.Event, explicit: bool) -> None:
+        """Refuse a top level that is not a mapping, naming a tag the file must not use first."""
+        if isinstance(event, yaml.CollectionStartEvent):
+            self._collection_tag(event, ())
+        elif isinstance(event, yaml.ScalarEvent) and _foreign(event.tag):
+            raise self._bad_tag(event, str(event.tag), ())
         if isinstance(event, yaml.SequenceStartEvent):
+            tagged = self._foreign_inside()
+            if tagged is not None:
+                raise self._bad_tag(tagged, str(getattr(tagged, "tag", "")), ())
             raise self._fail(event, "top level must be a mapping, found a list")
         if isinstance(event, yaml.ScalarEvent):
-            if event.value == "" and not event.style and event.tag is None:
-                raise self._fail(None, "file is empty: expected a YAML mapping")
+            if event.value == "" and not event.style and event.tag is None and event.anchor is None:
+                raise self._fail(None, self._nothing(explicit))
             text = event.value if len(event.value) <= 40 else event.value[:37] + "..."
             raise self._fail(event, f"top level must be a mapping, found a scalar ({text!r})")
+
+    def _foreign_inside(self) -> yaml.Event | None:
+        """Read the rest of a collection (just opened) for the first value tagged as no plain data is."""
+        level = 1
+        while level:
+            event: yaml.Event = self.events.get_event()
+            if _foreign(getattr(event, "tag", None)):
+                return event
+            level += isinstance(event, yaml.CollectionStartEvent) - isinstance(event, yaml.CollectionEndEvent)
+        return None
 
     # nodes
 
     def _node(self, event: yaml.Event, path: PathKey, depth: int) -> Any:
-        """The value that starts with ``event``."""
+        """The value that starts with ``event``, read without recursion: each collection being read is a
+        suspended generator on a list (not a frame on the call stack) that yields the start of each
+        collection inside it and is sent its value, so any depth the limits allow is read."""
+        if not isinstance(event, yaml.CollectionStartEvent):
+            return self._leaf(event, path, depth)
+        reading = self._collection(event, path, depth)
+        stack = [reading]
+        value: Any = None
+        while True:
+            try:
+                event, path, depth = reading.send(value)
+            except StopIteration as done:
+                stack.pop()
+                if not stack:
+                    return done.value
+                reading, value = stack[-1], done.value
+            else:
+                reading, value = self._collection(event, path, depth), None
+                stack.append(reading)
+
+    def _leaf(self, event: yaml.Event, path: PathKey, depth: int) -> Any:
+        """A scalar's or an alias's value."""
         if isinstance(event, yaml.AliasEvent):
             return self._alias(event, path, depth)
-        assert isinstance(event, yaml.NodeEvent), event  # the parser guarantees a scalar or a collection
+        assert isinstance(event, yaml.ScalarEvent), event  # the parser guarantees a scalar here
         self._enter(event, path, depth)
         if event.anchor is None:
-            return self._content(event, path, depth)
-        return self._anchored(event, path, depth)
+            return self._scalar(event, path)
+        anchored = self._open_anchor(event, path, depth)
+        return self._seal(anchored, depth, self._scalar(event, path), event.value)
 
-    def _anchored(self, event: yaml.NodeEvent, path: PathKey, depth: int) -> Any:
-        """Build an anchored value, noting what each alias of it will repeat."""
+    def _collection(self, event: yaml.CollectionStartEvent, path: PathKey, depth: int) -> _Reading:
+        """Read a list or a mapping (``_node`` drives it); its value is the generator's return value."""
+        self._enter(event, path, depth)
+        self._collection_tag(event, path)
+        anchored = self._open_anchor(event, path, depth) if event.anchor is not None else None
+        if isinstance(event, yaml.MappingStartEvent):
+            return self._mapping(path, depth, anchored)
+        return self._sequence(path, depth, anchored)
+
+    def _open_anchor(self, event: yaml.NodeEvent, path: PathKey, depth: int) -> _Anchored:
+        """Note an anchored value's start, so that what it holds can be counted for each alias of it."""
         anchor = self.anchors[str(event.anchor)] = _Anchor(path, len(self.log))
-        nodes, aliases, outer, self.deepest = self.nodes, self.aliases, self.deepest, depth
-        anchor.value = self._content(event, path, depth)
+        before = (self.nodes, self.aliases, self.deepest)
+        self.deepest = depth
+        return anchor, before
+
+    def _seal(self, anchored: _Anchored | None, depth: int, value: Any, text: str | None = None) -> Any:
+        """``value``, the anchored value's end noted: what it holds, counted for each alias that repeats it."""
+        if anchored is None:
+            return value
+        anchor, (nodes, aliases, outer) = anchored
         anchor.last, anchor.height = len(self.log), self.deepest - depth
         anchor.nodes, anchor.aliases = self.nodes - nodes + 1, self.aliases - aliases
-        anchor.text = event.value if isinstance(event, yaml.ScalarEvent) else None
+        anchor.value, anchor.text = value, text
         self.deepest = max(outer, self.deepest)
-        return anchor.value
+        return value
 
-    def _enter(self, event: yaml.Event, path: PathKey, depth: int) -> None:
-        self.nodes += 1
-        self.deepest = max(self.deepest, depth)
-        if depth > self.limits.max_depth:
-            raise self._fail(event, f"nesting reaches {depth} levels here, over the limit of "
-                                    f"{self.limits.max_depth} (sandbox check --max-depth raises it)")
-        if self.nodes > self.limits.max_nodes:
-            raise self._too_many_nodes(event, path)
-
-    def _too_many_nodes(self, event: yaml.Event, path: PathKey) -> InputError:
-        return self._fail(event, f"the document grows to {self.nodes} values here (aliases count each "
-                                 f"time they are used), over the limit of {self.limits.max_nodes} "
-                                 "(sandbox check --max-nodes raises it)", path)
-
-    def _content(self, event: yaml.Event, path: PathKey, depth: int) -> Any:
-        if isinstance(event, yaml.ScalarEvent):
-            return self._scalar(event, path)
-        assert isinstance(event, yaml.CollectionStartEvent)
-        self._collection_tag(event, path)
-        if isinstance(event, yaml.MappingStartEvent):
-            return self._mapping(path, depth)
-        return self._sequence(path, depth)
-
-    def _sequence(self, path: PathKey, depth: int) -> list[Any]:
+    def _sequence(self, path: PathKey, depth: int, anchored: _Anchored | None) -> _Reading:
         items: list[Any] = []
         while not isinstance(event := self.events.get_event(), yaml.SequenceEndEvent):
             child = path + (len(items),)
             self._put(self.source_map.positions, child, _position(event))
-            items.append(self._node(event, child, depth + 1))
-        return items
+            if isinstance(event, yaml.CollectionStartEvent):
+                items.append((yield event, child, depth + 1))
+            else:
+                items.append(self._leaf(event, child, depth + 1))
+        return self._seal(anchored, depth, items)
 
-    def _mapping(self, path: PathKey, depth: int) -> dict[str, Any]:
+    def _mapping(self, path: PathKey, depth: int, anchored: _Anchored | None) -> _Reading:
         out: dict[str, Any] = {}
         merged: dict[str, Any] = {}
         lines: dict[str, int] = {}
@@ -327,13 +388,35 @@ class _Builder:
             child = path + (key,)
             if key in lines:
                 raise self._fail(key_event, f"duplicate key '{key}' (first defined on line {lines[key]})", child)
-            lines[key] = key_event.start_mark.line + 1
             key_position = _position(key_event)
-            scalar = isinstance(value_event, (yaml.ScalarEvent, yaml.AliasEvent))
+            lines[key] = key_position.line
+            scalar = not isinstance(value_event, yaml.CollectionStartEvent)
             self._put(self.source_map.positions, child, _position(value_event) if scalar else key_position, True)
             self._put(self.source_map.keys, child, key_position, True)
-            out[key] = self._node(value_event, child, depth + 1)
-        return {**merged, **out} if merged else out
+            out[key] = self._leaf(value_event, child, depth + 1) if scalar else (yield value_event, child, depth + 1)
+        return self._seal(anchored, depth, {**merged, **out} if merged else out)
+
+    def _enter(self, event: yaml.Event, path: PathKey, depth: int) -> None:
+        self.nodes += 1
+        self.deepest = max(self.deepest, depth)
+        if depth > self.max_depth:
+            raise self._fail(event, self._too_deep(depth, " here"))
+        if self.nodes > self.limits.max_nodes:
+            raise self._too_many_nodes(event, path)
+
+    def _too_deep(self, reached: int | None, where: str) -> str:
+        """The depth error; ``reached`` is None where libyaml stopped at its own limit, past the ceiling."""
+        if reached is not None and self.max_depth < MAX_DEPTH_CEILING:
+            return (f"nesting reaches {reached} levels{where}, over the limit of {self.max_depth} "
+                    "(sandbox check --max-depth raises it)")
+        levels = f"more than {MAX_DEPTH_CEILING}" if reached is None else str(reached)
+        return (f"nesting reaches {levels} levels{where}; sandbox reads at most {MAX_DEPTH_CEILING} levels, "
+                "whatever --max-depth says")
+
+    def _too_many_nodes(self, event: yaml.Event, path: PathKey) -> InputError:
+        return self._fail(event, f"the document grows to {self.nodes} values here (aliases count each "
+                                 f"time they are used), over the limit of {self.limits.max_nodes} "
+                                 "(sandbox check --max-nodes raises it)", path)
 
     def _key(self, event: yaml.Event, path: PathKey) -> str | None:
         """The key's text; ``None`` for a merge key (``<<``)."""
@@ -343,6 +426,8 @@ class _Builder:
                 raise self._fail(event, "mapping keys must be plain text", path)
             return anchor.text
         if not isinstance(event, yaml.ScalarEvent):
+            if _foreign(tag := getattr(event, "tag", None)):
+                raise self._bad_tag(event, str(tag), path)
             raise self._fail(event, "mapping keys must be plain text", path)
         self._check_length(event, path, "key")
         if event.tag not in (None, "!"):
@@ -367,6 +452,8 @@ class _Builder:
     def _merge_source(self, event: yaml.Event, path: PathKey, depth: int) -> dict[str, Any]:
         value = self._alias(event, path, depth) if isinstance(event, yaml.AliasEvent) else None
         if not isinstance(value, dict):
+            if _foreign(tag := getattr(event, "tag", None)):
+                raise self._bad_tag(event, str(tag), path)
             raise self._fail(event, "a merge key (<<) takes an alias of a mapping (<<: *name) or a list "
                                     "of them", path)
         return value
@@ -448,10 +535,8 @@ class _Builder:
 
     def _enter_alias(self, event: yaml.AliasEvent, depth: int, anchor: _Anchor) -> None:
         self.deepest = max(self.deepest, depth + anchor.height)
-        if depth + anchor.height > self.limits.max_depth:
-            raise self._fail(event, f"nesting reaches {depth + anchor.height} levels through alias "
-                                    f"'*{event.anchor}', over the limit of {self.limits.max_depth} "
-                                    "(sandbox check --max-depth raises it)")
+        if depth + anchor.height > self.max_depth:
+            raise self._fail(event, self._too_deep(depth + anchor.height, f" through alias '*{event.anchor}'"))
 
     # bookkeeping
 
@@ -485,6 +570,11 @@ _CONSTRUCT: dict[str, Callable[[Any, str], Any]] = {
     _FLOAT: _construct_float,
     _BOOL: _construct_bool,
 }
+
+
+def _foreign(tag: str | None) -> bool:
+    """Whether ``tag`` is one no plain data carries: neither absent, nor ``!``, nor a core tag."""
+    return tag is not None and tag != "!" and tag not in _SCALAR_TAGS and tag not in _COLLECTION_TAGS
 
 
 def _short(tag: str) -> str:

@@ -7,15 +7,18 @@ writes becomes live markup. Output is byte-identical for the same inputs (no clo
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import itertools
 import json
 import os
 import re
 import secrets
 import shutil
-import tempfile
+import stat
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any, NamedTuple, overload
@@ -323,35 +326,45 @@ def write_atomic(path: Path, text: str) -> None:
 
 
 def _stage(path: Path, text: str | Iterable[str]) -> Path:
-    """``text`` (or its pieces) in a temporary file next to ``path`` (same directory, so the
-    rename is atomic)."""
+    """``text`` (or its pieces) in a new temporary file next to ``path`` (same directory, so the
+    rename is atomic), created with the mode the user's umask gives any new file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    handle, temp = _new_file(path.parent, f".{path.name}.", ".tmp")
     try:
         with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as stream:
             stream.writelines([text] if isinstance(text, str) else text)
     except BaseException:
-        Path(temp).unlink(missing_ok=True)
+        temp.unlink(missing_ok=True)
         raise
-    return Path(temp)
+    return temp
+
+
+def _new_file(directory: Path, prefix: str, suffix: str) -> tuple[int, Path]:
+    """A new file with a random name in ``directory``, open for writing. Unlike ``tempfile``'s
+    (mode 0600), its mode is 0666 less the umask: what ``open(..., "w")`` gives, and what the
+    file keeps once renamed into place."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    while True:
+        temp = directory / f"{prefix}{secrets.token_hex(6)}{suffix}"
+        try:
+            return os.open(temp, flags, 0o666), temp
+        except FileExistsError:
+            continue
 
 
 def write_reports(reports: Sequence[dict[str, Any]], directory: Path) -> list[Path]:
-    """Render every report (HTML and Markdown) and, for several, a summary; all-or-nothing per file."""
-    rendered: list[tuple[Path, str]] = []
-    taken: set[str] = {"index", "summary"}
-    with_files = []
-    for report in reports:
-        stem = safe_file_stem(report["proposal"]["id"], taken)
-        files = {fmt: stem + ext for fmt, (_, ext) in REPORT_TEMPLATES.items()}
-        for fmt, name in files.items():
-            rendered.append((directory / name, render_report(report, fmt)))
-        with_files.append({**report, "files": {"html": files["html"], "md": files["markdown"]}})
-    if len(reports) > 1:
-        for fmt, (_, name) in SUMMARY_TEMPLATES.items():
-            rendered.append((directory / name, render_summary(with_files, fmt)))
-    write_all_atomic(rendered)
-    return [path for path, _ in rendered]
+    """Render every report (HTML and Markdown) and, for several, a summary, and commit them to
+    ``directory`` as a ``sandbox check --report-dir`` run does: all or nothing, the same bytes."""
+    stage = StagedReports(directory)
+    try:
+        for index, report in enumerate(reports):
+            pages = {fmt: render_report(report, fmt) for fmt in REPORT_TEMPLATES}
+            stage.add(report["proposal"]["id"], stage_report(pages, stage.staging, str(index)),
+                      report_identity(report))
+        stage.commit([summary_row(report) for report in reports] if len(reports) > 1 else None)
+    finally:
+        stage.discard()
+    return [directory / name for name in stage.written]
 
 
 def stage_report(pages: dict[str, str], staging: Path, key: str) -> dict[str, str]:
@@ -385,56 +398,390 @@ def _write_new(path: Path, text: str) -> None:
         raise
 
 
+# ----- the run id: which run wrote a report file -----
+
+#: The last line of every report file a run writes (HTML, Markdown, ``index.html``, ``summary.md``).
+RUN_LINE = "<!-- sandbox run: {} -->\n"
+_RUN_TAIL = re.compile(rb"<!-- sandbox run: ([0-9a-f]{16}) -->\n\Z")
+
+
+def report_identity(report: dict[str, Any]) -> str:
+    """A digest of everything a report's files are made from: the proposal (path and bytes), the
+    rulebook and policy (their SHA-256) and the tool version."""
+    proposal, rulebook = report["proposal"], report["rulebook"]
+    parts = (report["tool_version"], proposal["path"], proposal["sha256"], rulebook["framework"],
+             rulebook["domain"], rulebook["sha256"], rulebook["policy"]["sha256"])
+    return hashlib.sha256("\0".join(map(str, parts)).encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def run_id(reports: Iterable[tuple[str, str]]) -> str:
+    """The id of a run that writes these reports, each as (file stem, ``report_identity``), in
+    order: the same inputs give the same id (and the same bytes); 16 hex digits."""
+    digest = hashlib.sha256(b"sandbox run\0")
+    for stem, identity in reports:
+        digest.update(f"{stem}\0{identity}\0".encode("utf-8", "surrogateescape"))
+    return digest.hexdigest()[:16]
+
+
+def _run_line(run: str, name: str) -> str:
+    """What ends the file ``name`` of run ``run``: an HTML comment, after a blank line in
+    Markdown (so that no renderer shows it)."""
+    return ("\n" if name.endswith(".md") else "") + RUN_LINE.format(run)
+
+
+def run_of(path: Path) -> str | None:
+    """The id of the run that wrote the report file ``path`` (its last line), or None."""
+    try:
+        with path.open("rb") as stream:
+            size = stream.seek(0, os.SEEK_END)
+            stream.seek(max(0, size - 64))
+            tail = stream.read()
+    except OSError:
+        return None
+    match = _RUN_TAIL.search(tail)
+    return match.group(1).decode() if match else None
+
+
+# ----- a run's report files, committed all or nothing -----
+
+JOURNAL = ".sandbox-commit.json"  # in the report directory while a commit is under way
+_STAGING = re.compile(r"\.sandbox-staging-[0-9]+-[0-9a-f]+")
+_BACKUPS = "replaced"  # in the staging directory: the files a commit replaced or removed
+
+
 class StagedReports:
-    """One run's report files: staged in a hidden directory inside the report directory, moved
-    into place together by ``commit`` (issue 4: a run never leaves new and old reports mixed).
+    """One run's report files: staged in a hidden directory inside the report directory, then
+    committed together by ``commit`` (issue 17: all of them or none, whatever interrupts it).
 
     Workers write the staged files (``stage_report``); this object, in the parent, names them in
-    input order (``safe_file_stem`` deduplicates in that order) and keeps only the names.
+    input order (``safe_file_stem`` deduplicates in that order) and keeps only the names. Made
+    before anything else of a run: it first puts back what an interrupted commit left
+    (``recover``) and removes the staging directories of runs that are gone.
     """
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self.staging = directory / f".sandbox-staging-{os.getpid()}-{secrets.token_hex(4)}"
         self.stems: list[str] = []
+        self.run = ""  # the run id, once committed
+        self.written: list[str] = []  # the files ``commit`` put in place
+        self.removed: list[str] = []  # and the earlier runs' reports it removed
         self._taken = {"index", "summary"}
         self._staged: list[tuple[str, dict[str, str]]] = []
+        self._identities: list[tuple[str, str]] = []
+        self._made = _missing_directories(directory)
+        self._hold: int | None = None
+        with suppress(OSError):  # a worker meets the same problem, and reports it
+            self._hold = _prepare(directory, self.staging)
 
-    def add(self, proposal_id: str, staged: dict[str, str] | None) -> None:
-        """Name the next report's files (``staged``: its staged files, None if staging failed)."""
+    def add(self, proposal_id: str, staged: dict[str, str] | None, identity: str = "") -> None:
+        """Name the next report's files (``staged``: its staged files, None if staging failed;
+        ``identity``: its ``report_identity``)."""
         stem = safe_file_stem(proposal_id, self._taken)
         self.stems.append(stem)
+        self._identities.append((stem, identity))
         if staged is not None:
             self._staged.append((stem, staged))
 
     def commit(self, rows: Sequence[SummaryRow] | None) -> int:
-        """Stage the summary (``rows``: one per report, or None for no summary), then move every
-        staged file into place; returns the number of files. Raises ``OSError``."""
-        summary = [] if rows is None else [
-            (_stage(self.staging / name, stream_rows_summary(rows, self.stems, fmt)), self.directory / name)
-            for fmt, (_, name) in SUMMARY_TEMPLATES.items()]
-        count = 0
-        for temp, path in itertools.chain(self._report_moves(), summary):
-            temp.replace(path)
-            count += 1
-        return count
+        """End every staged report with the run id, stage the summary (``rows``: one per report,
+        or None for no summary), then put every file in place and remove the reports of earlier
+        runs, all or nothing; returns the number of files. Raises ``OSError`` (naming the file)
+        with nothing replaced. SIGINT, SIGTERM and SIGHUP wait until the commit is done."""
+        self.run = run_id(self._identities)
+        moves = [*self._finish_reports(), *self._stage_summary(rows)]
+        with _locked(self.directory), _signals_deferred():
+            _recover(self.directory)
+            self.removed = _earlier_reports(self.directory, {name for _, name in moves})
+            _apply(self.directory, self.staging, moves, self.removed, self.run)
+        self.written = [name for _, name in moves]
+        return len(moves)
 
-    def _report_moves(self) -> Iterator[tuple[Path, Path]]:
-        """(staged file, its place) for every report file, one at a time."""
+    def _finish_reports(self) -> list[tuple[str, str]]:
+        """Append the run line to every staged report; (staged name, file name) for each."""
+        moves = []
         for stem, staged in self._staged:
             for fmt, (_, ext) in REPORT_TEMPLATES.items():
-                yield self.staging / staged[fmt], self.directory / (stem + ext)
+                with (self.staging / staged[fmt]).open("ab") as stream:
+                    stream.write(_run_line(self.run, ext).encode())
+                moves.append((staged[fmt], stem + ext))
+        return moves
+
+    def _stage_summary(self, rows: Sequence[SummaryRow] | None) -> list[tuple[str, str]]:
+        if rows is None:
+            return []
+        return [(_stage(self.staging / name, itertools.chain(stream_rows_summary(rows, self.stems, fmt),
+                                                             [_run_line(self.run, name)])).name, name)
+                for fmt, (_, name) in SUMMARY_TEMPLATES.items()]
 
     def discard(self) -> None:
-        """Remove the staging directory and whatever is left in it (always call this at the end)."""
+        """Remove the staging directory and whatever is left in it, and the report directory if
+        this run made it and left it empty (always call this at the end)."""
         shutil.rmtree(self.staging, ignore_errors=True)
+        _STAGING_MADE.discard(self.staging)
+        if self._hold is not None:
+            os.close(self._hold)
+            self._hold = None
+        for made in self._made:  # the deepest first
+            try:
+                made.rmdir()
+            except OSError:
+                break
+
+
+def _missing_directories(directory: Path) -> list[Path]:
+    """``directory`` and those of its parents that do not exist yet, the deepest first."""
+    missing = []
+    while not os.path.lexists(directory) and directory != directory.parent:
+        missing.append(directory)
+        directory = directory.parent
+    return missing
+
+
+def _prepare(directory: Path, staging: Path) -> int | None:
+    """At the start of a run: recover an interrupted commit, remove abandoned staging
+    directories, and make ``staging``, held (see ``_hold``) for as long as the run lasts."""
+    directory.mkdir(parents=True, exist_ok=True)
+    with _locked(directory):
+        try:
+            _recover(directory)
+        except OSError:
+            pass  # reported by the commit; until then, keep every staging directory
+        else:
+            _sweep(directory)
+        staging.mkdir()
+        _STAGING_MADE.add(staging)
+        return _hold(staging)
+
+
+def recover(directory: Path) -> bool:
+    """Put back the files that an interrupted commit into ``directory`` replaced or removed (a
+    process killed outright, or a machine that stopped, leaves its journal); True if there was
+    one. Raises ``OSError`` for a journal it cannot read or act on."""
+    if not directory.is_dir():
+        return False
+    with _locked(directory):
+        return _recover(directory)
+
+
+def _recover(directory: Path) -> bool:
+    path = directory / JOURNAL
+    try:
+        raw = path.read_bytes()
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    journal = _read_journal(path, raw)
+    staging = directory / journal["staging"]
+    if not staging.is_dir():
+        raise OSError(errno.ENOENT, f"{path}: the files it lists were kept in {staging}, which is gone, so the "
+                      "reports an interrupted run replaced cannot be put back; delete the journal to go on")
+    _roll_back(directory, journal)
+    path.unlink()
+    shutil.rmtree(staging, ignore_errors=True)
+    return True
+
+
+def _read_journal(path: Path, raw: bytes) -> dict[str, Any]:
+    """The journal, checked: every name is a plain file name, so it can act only on files of
+    the report directory and of the staging directory it names."""
+    try:
+        journal = json.loads(raw)
+        valid = (journal.get("sandbox_commit") == 1 and _STAGING.fullmatch(journal["staging"]) is not None
+                 and all(_plain(source) and _plain(name) for source, name in journal["moves"])
+                 and all(_plain(name) for name in journal["removed"]))
+    except (ValueError, TypeError, KeyError, AttributeError):
+        valid = False
+    if not valid:
+        raise OSError(errno.EINVAL, f"{path}: not a commit journal this sandbox can read; if no sandbox run "
+                      "is writing to this directory, delete it")
+    return dict(journal)
+
+
+def _plain(name: object) -> bool:
+    return isinstance(name, str) and name not in ("", ".", "..") and "/" not in name and os.sep not in name \
+        and "\0" not in name
+
+
+def _apply(directory: Path, staging: Path, moves: list[tuple[str, str]], removed: list[str], run: str) -> None:
+    """Move every staged file to its place (keeping what it replaces) and the ``removed`` files
+    out of the way, under a journal; undone on any error."""
+    _check_targets(directory, staging, moves)
+    backups = staging / _BACKUPS
+    backups.mkdir(exist_ok=True)
+    journal = {"sandbox_commit": 1, "staging": staging.name, "run": run, "moves": moves, "removed": removed}
+    _write_journal(directory, staging, journal)
+    name = JOURNAL
+    try:
+        for source, name in moves:
+            _replace(staging / source, directory / name, backups / name)
+        for name in removed:
+            (directory / name).replace(backups / name)
+        name = JOURNAL
+        (directory / JOURNAL).unlink()  # the commit is done
+    except BaseException as exc:
+        _undo(directory, journal, directory / name, exc)
+        raise
+
+
+def _check_targets(directory: Path, staging: Path, moves: list[tuple[str, str]]) -> None:
+    """Before anything moves: every target can be replaced, every staged file is there."""
+    for source, name in moves:
+        target = directory / name
+        with suppress(FileNotFoundError):
+            if stat.S_ISDIR(target.lstat().st_mode):
+                raise OSError(errno.EISDIR, f"{target} is a directory in the way; no report was replaced")
+        if not os.path.lexists(staging / source):
+            raise OSError(errno.ENOENT, f"{staging / source}: staged report missing; no report was replaced")
+
+
+def _write_journal(directory: Path, staging: Path, journal: dict[str, Any]) -> None:
+    """The journal, in place at once (written in the staging directory, then renamed)."""
+    handle, temp = _new_file(staging, ".journal.", ".tmp")
+    with os.fdopen(handle, "w", encoding="utf-8") as stream:
+        json.dump(journal, stream, separators=(",", ":"))
+    temp.replace(directory / JOURNAL)
+
+
+def _replace(source: Path, target: Path, backup: Path) -> None:
+    """``source`` becomes ``target``; the file it replaces is kept as ``backup`` (a hard link,
+    so that ``target`` never goes missing, or else moved)."""
+    if os.path.lexists(target):
+        try:
+            os.link(target, backup, follow_symlinks=False)
+        except (OSError, NotImplementedError):
+            target.replace(backup)
+    source.replace(target)
+
+
+def _undo(directory: Path, journal: dict[str, Any], at: Path, exc: BaseException) -> None:
+    """After ``exc`` at ``at``: put every file back and drop the journal, then raise the error
+    naming that file (any other exception is left to propagate)."""
+    try:
+        _roll_back(directory, journal)
+        (directory / JOURNAL).unlink()
+    except OSError as failed:
+        raise OSError(errno.EIO, f"{at}: {_reason(exc)}; putting the previous reports back failed too "
+                      f"({_reason(failed)}): the next run into {directory} puts them back") from exc
+    if isinstance(exc, OSError):
+        raise OSError(exc.errno, f"{at}: {_reason(exc)}; no report was replaced") from exc
+
+
+def _reason(exc: BaseException) -> str:
+    return (exc.strerror if isinstance(exc, OSError) else None) or str(exc) or type(exc).__name__
+
+
+def _roll_back(directory: Path, journal: dict[str, Any]) -> None:
+    """Undo a journal's moves, whichever of them were done (each step is a rename, so each file
+    is in exactly one place): the files it replaced or removed go back, the new ones leave."""
+    staging = directory / journal["staging"]
+    backups = staging / _BACKUPS
+    for name in reversed(journal["removed"]):
+        if os.path.lexists(backups / name):
+            (backups / name).replace(directory / name)
+    for source, name in reversed(journal["moves"]):
+        target, backup = directory / name, backups / name
+        if os.path.lexists(backup):
+            backup.replace(target)  # (a no-op when it is still a link to the target)
+        elif not os.path.lexists(staging / source) and os.path.lexists(target):
+            target.replace(staging / source)  # a new file, where there was none
+
+
+def _earlier_reports(directory: Path, names: set[str]) -> list[str]:
+    """The report files of earlier runs (they end with a run line) that this run does not
+    replace: the directory then holds one run's reports. Nothing else is touched."""
+    ours = {name.lower() for name in names}  # (a case-insensitive file system)
+    found = []
+    with os.scandir(directory) as entries:
+        for entry in entries:
+            if (entry.name.endswith((".html", ".md")) and not entry.name.startswith(".")
+                    and entry.name.lower() not in ours and entry.is_file(follow_symlinks=False)
+                    and run_of(Path(entry.path)) is not None):
+                found.append(entry.name)
+    return sorted(found)
+
+
+@contextmanager
+def _locked(directory: Path) -> Iterator[None]:
+    """Hold the report directory's lock (``flock`` on the directory itself, released by the
+    system however the process ends): one commit or recovery at a time. Where the system has
+    no such lock (or refuses it), commits into one directory must not overlap."""
+    handle = _locked_handle(directory, shared=False, wait=True)
+    try:
+        yield
+    finally:
+        if handle is not None:
+            os.close(handle)
+
+
+def _locked_handle(directory: Path, shared: bool, wait: bool) -> int | None:
+    """An open descriptor of ``directory`` holding its ``flock``; None when not available, or
+    (``wait=False``) when another process holds it."""
+    try:
+        import fcntl
+    except ImportError:
+        return None
+    try:
+        handle = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return None
+    try:
+        fcntl.flock(handle, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | (0 if wait else fcntl.LOCK_NB))
+    except BaseException as exc:  # held elsewhere (with LOCK_NB), no locks on this file system, or a signal
+        os.close(handle)
+        if isinstance(exc, OSError):
+            return None
+        raise
+    return handle
+
+
+def _hold(staging: Path) -> int | None:
+    """A shared lock on a run's staging directory, held by its open descriptor (and by the
+    worker processes that inherit it): while it is held, ``_sweep`` leaves the directory alone."""
+    return _locked_handle(staging, shared=True, wait=True)
+
+
+def _sweep(directory: Path) -> None:
+    """Remove the staging directories that no running sandbox holds (left by a killed run)."""
+    with os.scandir(directory) as entries:
+        found = [Path(e.path) for e in entries if _STAGING.fullmatch(e.name) and e.is_dir(follow_symlinks=False)]
+    for staging in found:
+        handle = _locked_handle(staging, shared=False, wait=False)
+        if handle is not None:  # nobody holds it
+            shutil.rmtree(staging, ignore_errors=True)
+            os.close(handle)
+
+
+@contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """SIGINT, SIGTERM and SIGHUP arriving inside are recorded, and the first is raised again
+    once the block is done, for the handler it would have met (only in the main thread)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = {}
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            number = getattr(signal, name)
+            previous[number] = signal.signal(number, lambda signum, _frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, signal.SIG_DFL if handler is None else handler)
+        if caught:
+            signal.raise_signal(caught[0])
 
 
 def write_all_atomic(files: Sequence[tuple[Path, str]]) -> None:
     """Write every file to a temporary sibling first, then rename them all into place.
 
     If any write fails (disk full, a directory in the way, Ctrl-C), the temporary files are
-    removed and no target is touched, so a run never leaves new and old reports mixed.
+    removed and no target is touched. The renames themselves are one by one: several files
+    that must change together go through ``StagedReports`` instead.
     """
     staged: list[tuple[Path, Path]] = []
     try:

@@ -117,6 +117,9 @@ def _message(error: ValidationError) -> str:
     if validator in ("pattern", "format") and schema.get("format") == "date":
         return f"{_describe(value)} is not a date in the form YYYY-MM-DD"
     if validator == "pattern":
+        words = PATTERN_WORDS.get(schema["pattern"])
+        if words:
+            return f"{words}; found {_describe(value)}"
         return f"{_describe(value)} does not match the required pattern {schema['pattern']}"
     if validator == "const":
         return f"must be {schema['const']!r}, found {_describe(value)}"
@@ -128,6 +131,19 @@ def _message(error: ValidationError) -> str:
         return "must not list the same value twice"
     return error.message
 
+
+#: What each pattern of the proposal schema asks for, in words (a test holds every pattern of
+#: the schema to having them; the regex itself is shown only for a pattern missing here).
+PATTERN_WORDS = {
+    r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$": "must start with a letter or digit and hold at most 80 letters, "
+                                          "digits, '.', '_' or '-'",
+    r"^[A-Za-z0-9._-]+$": "must hold only letters, digits, '.', '_' or '-'",
+    r"^\d{4}-\d{2}-\d{2}$": "must be a date in the form YYYY-MM-DD",
+    r"^[A-Z]{2}$": "must be two capital letters, the ISO 3166-1 alpha-2 country code (e.g. 'DE')",
+    r"^[A-Z]{3}$": "must be three capital letters, the ISO 4217 currency code (e.g. 'EUR')",
+    r"^[^@\s]+@[^@\s]+\.[^@\s]+$": "must be an e-mail address: a name, one '@' and a domain with a dot, "
+                                    "without spaces (e.g. 'name@example.org')",
+}
 
 _BOUNDS = {"minimum": "below the minimum of", "maximum": "above the maximum of",
            "exclusiveMinimum": "not above", "exclusiveMaximum": "not below",

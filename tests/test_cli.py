@@ -287,18 +287,18 @@ def test_limit_options_refuse_a_proposal_over_them(capsys: pytest.CaptureFixture
         2, "", "error: " + message.format(path=proposal) + "\n")
 
 
-@pytest.mark.parametrize(("option", "text"), [
-    ("--max-file-size", "x: 1 #" + "#" * 6_000_000 + "\n"),
-    ("--max-depth", "x: " + "[" * 70 + "]" * 70 + "\n"),
-    ("--max-string-length", "x: " + "a" * 150_000 + "\n"),
+@pytest.mark.parametrize(("option", "text", "raised"), [
+    ("--max-file-size", "x: 1 #" + "#" * 6_000_000 + "\n", "10000000"),
+    ("--max-depth", "x: " + "[" * 70 + "]" * 70 + "\n", "900"),  # the most --max-depth takes
+    ("--max-string-length", "x: " + "a" * 150_000 + "\n", "10000000"),
 ])
 def test_limit_options_raise_the_defaults(capsys: pytest.CaptureFixture[str], write: Any, option: str,
-                                          text: str) -> None:
+                                          text: str, raised: str) -> None:
     """(--max-nodes takes the same path; a file over its default would take seconds to read.)"""
     path = write("big.yaml", MINIMAL_PROPOSAL + text)
     code, _, err = run(capsys, "check", str(path), *RULES)
     assert (code, err.count("\n"), f"(sandbox check {option} raises it)\n" in err) == (2, 1, True)
-    code, _, err = run(capsys, "check", str(path), *RULES, option, "10000000")
+    code, _, err = run(capsys, "check", str(path), *RULES, option, raised)
     assert (code, err) == (2, f"error: {path}:19:1: [x] unknown key 'x'; allowed keys: ai_act, applicant, "
                               "descriptor_version, exit_plan, fca, innovation, insurance, metadata, oversight, "
                               "personal_data, safety, scope, technology\n")
@@ -307,7 +307,7 @@ def test_limit_options_raise_the_defaults(capsys: pytest.CaptureFixture[str], wr
 def test_limit_options_must_be_positive(capsys: pytest.CaptureFixture[str], proposal: Path) -> None:
     code, out, err = run(capsys, "check", str(proposal), "--max-depth", "0")
     assert (code, out, err.splitlines()[-1]) == (
-        2, "", "Error: Invalid value for '--max-depth': 0 is not in the range x>=1.")
+        2, "", "Error: Invalid value for '--max-depth': 0 is not in the range 1<=x<=900.")
 
 
 def test_limit_option_help_states_the_loader_defaults() -> None:
@@ -338,3 +338,9 @@ def test_a_command_run_alone_behaves_as_in_the_whole_app(capsys: pytest.CaptureF
     whole = main(argv), capsys.readouterr()
     assert alone == whole
     assert alone[0] in (0, 2)
+
+
+def test_max_depth_above_what_the_parser_can_read_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "check", "p.yaml", "--max-depth", "901")
+    assert (code, out) == (2, "")
+    assert "Invalid value for '--max-depth': 901 is not in the range 1<=x<=900." in err

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from evaluator.cli import main
-from evaluator.loader import MAX_FILE_BYTES, MAX_STRING
+from evaluator.loader import MAX_DEPTH_CEILING, MAX_FILE_BYTES, MAX_STRING
 
 from conftest import MINI, ROOT, TESTS
 
@@ -40,7 +40,15 @@ def _titled(length: int) -> bytes:
     return VALID.replace(b"title: Test proposal", b"title: " + b"A" * length)
 
 
+def _nested(depth: int) -> bytes:
+    """``VALID`` and a key ``nested`` whose deepest value is ``depth`` levels down (block style)."""
+    lines = [b" " * level + b"k:\n" for level in range(1, depth - 1)]
+    return VALID + b"nested:\n" + b"".join(lines) + b" " * (depth - 1) + b"k: 1\n"
+
+
 GENERATORS: dict[str, Callable[[], bytes]] = {
+    "nested-900.yaml": lambda: _nested(MAX_DEPTH_CEILING),
+    "nested-901.yaml": lambda: _nested(MAX_DEPTH_CEILING + 1),
     "oversized.yaml": lambda: _padded(MAX_FILE_BYTES + 1),
     "at-size-limit.yaml": lambda: _padded(MAX_FILE_BYTES),
     "long-string.yaml": lambda: _titled(MAX_STRING + 1),

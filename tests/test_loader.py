@@ -5,9 +5,18 @@ from pathlib import Path
 import pytest
 
 from evaluator.errors import InputError
-from evaluator.loader import Limits, Position, dotted, load_bytes, load_file
+from evaluator.loader import (
+    MAX_DEPTH,
+    MAX_DEPTH_CEILING,
+    Limits,
+    Position,
+    dotted,
+    load_bytes,
+    load_file,
+)
 
 NOT_PLAIN_DATA = "is not allowed: the file must hold plain data (remove the tag)"
+ONLY_MARKER = "file holds no content, only the document marker '---': expected a YAML mapping"
 DEFAULTS = Limits()
 
 
@@ -48,7 +57,8 @@ def test_sha256_is_of_the_raw_bytes() -> None:
         (b"a: 1\nb: 2\na: 3\n", "p.yaml:3:1: [a] duplicate key 'a' (first defined on line 1)"),
         (b"a: [1, 2\nb: 3\n", "p.yaml:2:2: YAML syntax error: while parsing a flow sequence did not find expected ',' or ']'"),
         (b"", "p.yaml: file is empty: expected a YAML mapping"),
-        (b"  \n# only a comment\n", "p.yaml: file is empty: expected a YAML mapping"),
+        (b"  \n\n", "p.yaml: file is empty: expected a YAML mapping"),
+        (b"  \n# only a comment\n", "p.yaml: file holds only comments: expected a YAML mapping"),
         (b"- a\n- b\n", "p.yaml:1:1: top level must be a mapping, found a list"),
         (b"just text\n", "p.yaml:1:1: top level must be a mapping, found a scalar ('just text')"),
         (b"x" * 50, f"p.yaml:1:1: top level must be a mapping, found a scalar ('{'x' * 37}...')"),
@@ -58,8 +68,11 @@ def test_sha256_is_of_the_raw_bytes() -> None:
         (b"a: \xc3\xa9\xff\n", "p.yaml:1:5: invalid UTF-8 byte; save the file as UTF-8"),  # columns count characters
         (bytes(range(128, 256)), "p.yaml:1:1: invalid UTF-8 byte; save the file as UTF-8"),
         (b"? [a, b]\n: 1\n", "p.yaml:1:3: mapping keys must be plain text"),
-        (b"---\n", "p.yaml: file is empty: expected a YAML mapping"),
-        (b"--- # nothing\n...\n", "p.yaml: file is empty: expected a YAML mapping"),
+        (b"---\n", "p.yaml: " + ONLY_MARKER),
+        (b"--- # nothing\n...\n", "p.yaml: " + ONLY_MARKER),
+        (b"# a comment\n---\n---\n", "p.yaml: " + ONLY_MARKER),
+        (b"%YAML 1.1\n---\n", "p.yaml: " + ONLY_MARKER),
+        (b"&a\n", "p.yaml:1:1: top level must be a mapping, found a scalar ('')"),
         (b"- 1\n---\n- 2\n", "p.yaml:1:1: top level must be a mapping, found a list"),
         (b"a: *nope\n", "p.yaml:1:4: alias '*nope' is not defined: its anchor '&nope' must come before it"),
         (b"a: &a [1, *a]\n", "p.yaml:1:11: alias '*a' is inside the value it refers to (a recursive alias)"),
@@ -119,6 +132,22 @@ def test_a_utf8_byte_order_mark_is_accepted() -> None:
         (b"!!python/str k: 1\n", "p.yaml:1:1: YAML tag '!!python/str' " + NOT_PLAIN_DATA),
         (b"!!python/object:x {a: 1}\n", "p.yaml:1:1: YAML tag '!!python/object:x' " + NOT_PLAIN_DATA),
         (b"a:\n  - !!python/tuple [1]\n", "p.yaml:2:5: [a[0]] YAML tag '!!python/tuple' " + NOT_PLAIN_DATA),
+        # on a top level that is not a mapping, and anywhere in it: the tag is named, not only the list
+        (b'- !!python/object/apply:os.system ["echo hi"]\n',
+         "p.yaml:1:3: YAML tag '!!python/object/apply:os.system' " + NOT_PLAIN_DATA),
+        (b"- a\n- [b, {c: !!python/name:os.system d}]\n", "p.yaml:2:11: YAML tag '!!python/name:os.system' "
+                                                           + NOT_PLAIN_DATA),
+        (b"!!python/object/apply:os.system\n- echo hi\n",
+         "p.yaml:1:1: YAML tag '!!python/object/apply:os.system' " + NOT_PLAIN_DATA),
+        (b'!!python/object/apply:os.system ["echo hi"]\n',
+         "p.yaml:1:1: YAML tag '!!python/object/apply:os.system' " + NOT_PLAIN_DATA),
+        (b"--- !!python/name:os.system\n", "p.yaml:1:5: YAML tag '!!python/name:os.system' " + NOT_PLAIN_DATA),
+        (b"!!python/none\n", "p.yaml:1:1: YAML tag '!!python/none' " + NOT_PLAIN_DATA),
+        # on a key that is not text, and on what a merge key is given
+        (b"? !!python/tuple [a, b]\n: 1\n", "p.yaml:1:3: YAML tag '!!python/tuple' " + NOT_PLAIN_DATA),
+        (b"a:\n  <<: !!python/object:x {b: 1}\n", "p.yaml:2:7: [a] YAML tag '!!python/object:x' " + NOT_PLAIN_DATA),
+        (b"a:\n  <<: [!!python/object:x {b: 1}]\n", "p.yaml:2:8: [a] YAML tag '!!python/object:x' "
+                                                    + NOT_PLAIN_DATA),
         (b"a: !!int abc\n", "p.yaml:1:4: [a] YAML tag '!!int' does not fit the value 'abc' (remove the tag)"),
         (b"a: !!bool maybe\n", "p.yaml:1:4: [a] YAML tag '!!bool' does not fit the value 'maybe' (remove the tag)"),
         (b"a: !!null x\n", "p.yaml:1:4: [a] YAML tag '!!null' does not fit the value 'x' (remove the tag)"),
@@ -186,6 +215,53 @@ def test_each_limit_names_itself_the_value_found_and_the_option(raw: bytes, limi
 )
 def test_a_file_exactly_at_a_limit_loads(raw: bytes, limits: Limits) -> None:
     assert load_bytes(raw, "p.yaml", limits).data
+
+
+def nested(form: str, depth: int) -> bytes:
+    """A mapping whose deepest value is ``depth`` levels down, written in flow or in block style."""
+    if form == "flow":  # a: [[...]]: the innermost list is at ``depth``
+        return b"a: " + b"[" * depth + b"]" * depth + b"\n"
+    return "".join(" " * i + "k:\n" for i in range(depth - 1)).encode() + b" " * (depth - 1) + b"k: 1\n"
+
+
+def depth_of(value: object) -> int:
+    """Levels below ``value`` (without recursing, as deep values are the point)."""
+    deepest, todo = 0, [(value, 0)]
+    while todo:
+        item, level = todo.pop()
+        deepest = max(deepest, level)
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else []
+        todo += [(child, level + 1) for child in children]
+    return deepest
+
+
+PAST_THE_CEILING = f"sandbox reads at most {MAX_DEPTH_CEILING} levels, whatever --max-depth says"
+
+
+@pytest.mark.parametrize("form", ["flow", "block"])
+@pytest.mark.parametrize("max_depth", [MAX_DEPTH_CEILING, 10**6])
+def test_nesting_up_to_the_ceiling_loads_without_recursion(form: str, max_depth: int) -> None:
+    """The builder keeps open collections on a list, so 900 levels (once a RecursionError at ~330) load."""
+    assert depth_of(load_bytes(nested(form, MAX_DEPTH_CEILING), "p.yaml", Limits(max_depth=max_depth)).data) == (
+        MAX_DEPTH_CEILING)
+
+
+@pytest.mark.parametrize(("form", "where"), [("flow", "1:904"), ("block", "901:904")])
+@pytest.mark.parametrize("max_depth", [MAX_DEPTH_CEILING + 1, 10**6])
+def test_past_the_ceiling_a_higher_max_depth_counts_as_the_ceiling(form: str, where: str, max_depth: int) -> None:
+    assert problem(nested(form, MAX_DEPTH_CEILING + 1), Limits(max_depth=max_depth)) == (
+        f"p.yaml:{where}: nesting reaches 901 levels here; " + PAST_THE_CEILING)
+
+
+@pytest.mark.parametrize(("raw", "where"), [
+    (nested("flow", 2000), "1:1003"),  # libyaml looks ahead: it stops before the builder sees level 65
+    (b"[" * 1500 + b"]" * 1500, "1:1001"),
+])
+@pytest.mark.parametrize("max_depth", [MAX_DEPTH, MAX_DEPTH_CEILING])
+def test_where_libyaml_stops_at_its_own_depth_limit_the_message_is_the_loaders(raw: bytes, where: str,
+                                                                            max_depth: int) -> None:
+    assert problem(raw, Limits(max_depth=max_depth)) == (
+        f"p.yaml:{where}: nesting reaches more than 900 levels here; " + PAST_THE_CEILING)
 
 
 def billion_laughs(levels: int = 9) -> bytes:

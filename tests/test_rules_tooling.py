@@ -44,11 +44,11 @@ def test_lint_of_a_clean_pack_set_exits_0(capsys: pytest.CaptureFixture[str]) ->
 
 
 B = f"{BROKEN}/"
-BROKEN_FINDINGS = [
+BROKEN_FINDINGS = [  # the paths in the pack as `sandbox check` writes them; the rule's id begins the message
     B + "a-schema.yaml:2:60: [pack.version] '1.0' does not match '^\\\\d+\\\\.\\\\d+\\\\.\\\\d+$'",
-    B + "a-schema.yaml:4:5: [BAD-PILLAR] 'remediation' is a required property",
-    B + "a-schema.yaml:6:13: [BAD-PILLAR.pillar] 'safty' is not one of ['eligibility', 'safety', 'oversight', "
-        "'freedom']",
+    B + "a-schema.yaml:4:5: [require[0]] BAD-PILLAR: 'remediation' is a required property",
+    B + "a-schema.yaml:6:13: [require[0].pillar] BAD-PILLAR: 'safty' is not one of ['eligibility', 'safety', "
+        "'oversight', 'freedom']",
     B + "core.yaml:8:5: [parameters.max_term_months.basis] basis with confidence 'unverified' needs a note "
         "saying what is uncertain",
     B + "core.yaml:9:3: [parameters.spare_cap] parameter 'spare_cap' has no basis: say where the limit comes "
@@ -56,35 +56,36 @@ BROKEN_FINDINGS = [
     B + "core.yaml:9:3: [parameters.spare_cap] parameter 'spare_cap' is not used by any condition or rule text "
         "of ru-elr",
     B + "core.yaml:15:3: [facts.orphan] fact 'orphan' is declared but no rule of ru-elr sets or reads it",
-    B + "core.yaml:20:12: [BRK-DRV-TIER-HIGH.title] unknown parameter 'max_terms' in {param:...} "
+    B + "core.yaml:20:12: [derive[0].title] BRK-DRV-TIER-HIGH: unknown parameter 'max_terms' in {param:...} "
         "(did you mean 'max_term_months'?)",
-    B + "core.yaml:23:1: [BRK-DRV-LOOP-A] derive rules form a cycle: BRK-DRV-LOOP-A -> BRK-DRV-LOOP-B -> "
+    B + "core.yaml:23:1: BRK-DRV-LOOP-A: derive rules form a cycle: BRK-DRV-LOOP-A -> BRK-DRV-LOOP-B -> "
         "BRK-DRV-LOOP-A",
-    B + "core.yaml:32:5: [BRK-TERM] a minor rule needs a 'condition': the condition imposed at admission when "
-        "it fails",
-    B + "core.yaml:38:51: [BRK-TERM.check.all[0].op] unknown operator 'lte_than' (did you mean 'lte'?)",
-    B + "core.yaml:39:19: [BRK-TERM.check.all[1].field] unknown field 'scope.term.duraton_months': "
+    B + "core.yaml:32:5: [require[0]] BRK-TERM: a minor rule needs a 'condition': the condition imposed at "
+        "admission when it fails",
+    B + "core.yaml:38:51: [require[0].check.all[0].op] BRK-TERM: unknown operator 'lte_than' (did you mean "
+        "'lte'?)",
+    B + "core.yaml:39:19: [require[0].check.all[1].field] BRK-TERM: unknown field 'scope.term.duraton_months': "
         "'scope.term' has no 'duraton_months' (did you mean 'duration_months'?)",
-    B + "core.yaml:39:50: [BRK-TERM.check.all[1].op] BRK-TERM: a missing 'scope.term.duraton_months' would fail "
-        "this rule; ask for it with 'op: provided' (indeterminate when missing), or test a stated value",
-    B + "core.yaml:41:14: [BRK-TERM.message] '36 months' is written by hand; use {param:max_term_months} so "
-        "the text follows the parameter",
-    B + "core.yaml:42:18: [BRK-TERM.remediation] unknown parameter 'max_term_month' in {param:...} "
+    B + "core.yaml:39:50: [require[0].check.all[1].op] BRK-TERM: a missing 'scope.term.duraton_months' would "
+        "fail this rule; ask for it with 'op: provided' (indeterminate when missing), or test a stated value",
+    B + "core.yaml:41:14: [require[0].message] BRK-TERM: '36 months' is written by hand; use "
+        "{param:max_term_months} so the text follows the parameter",
+    B + "core.yaml:42:18: [require[0].remediation] BRK-TERM: unknown parameter 'max_term_month' in {param:...} "
         "(did you mean 'max_term_months'?)",
-    B + "core.yaml:43:1: [BRK-FLAG] fact 'flag' is read but no derive rule in the packs for "
+    B + "core.yaml:43:1: BRK-FLAG: fact 'flag' is read but no derive rule in the packs for "
         "ru-elr/{autonomous_vehicles, digital_innovation, financial_services, medical_ai, telemedicine, "
         "unmanned_aircraft} sets it",
-    B + "core.yaml:52:9: [BRK-TERM.id] duplicate rule id 'BRK-TERM' (first defined at "
+    B + "core.yaml:52:9: [require[2].id] BRK-TERM: duplicate rule id 'BRK-TERM' (first defined at "
         f"{B}core.yaml:32)",
-    B + "core.yaml:56:40: [BRK-TERM.check.op] BRK-TERM: a missing 'scope.term.end' would fail this rule; ask for "
-        "it with 'op: provided' (indeterminate when missing), or test a stated value",
-    B + "zz-av.yaml:17:63: [BRK-SHARED-ID.check.value.param] unknown parameter 'spare_capp' "
+    B + "core.yaml:56:40: [require[2].check.op] BRK-TERM: a missing 'scope.term.end' would fail this rule; ask "
+        "for it with 'op: provided' (indeterminate when missing), or test a stated value",
+    B + "zz-av.yaml:17:63: [require[0].check.value.param] BRK-SHARED-ID: unknown parameter 'spare_capp' "
         "(did you mean 'spare_cap'?)",
-    B + "zz-trap-domain.yaml:3:1: [TRAP-AV-DRV-LOW] sets tier = low, but TRAP-DRV-HIGH "
+    B + "zz-trap-domain.yaml:3:1: TRAP-AV-DRV-LOW: sets tier = low, but TRAP-DRV-HIGH "
         f"({B}zz-trap-core.yaml:6) runs first (an earlier file, same stratum) and sets high: where both "
         "conditions hold, high stands; make the conditions exclusive (e.g. add not: TRAP-DRV-HIGH's condition)",
-    B + "zz-uav.yaml:3:9: [BRK-SHARED-ID.id] rule id 'BRK-SHARED-ID' is also used in pack 'broken-av' "
-        f"({B}zz-av.yaml:12); ids must name one rule",
+    B + "zz-uav.yaml:3:9: [require[0].id] BRK-SHARED-ID: rule id 'BRK-SHARED-ID' is also used in pack "
+        f"'broken-av' ({B}zz-av.yaml:12); ids must name one rule",
 ]
 
 
@@ -92,6 +93,27 @@ def test_lint_lists_every_problem_of_every_pack_sorted_by_file_and_line(capsys: 
     code, out, err = run(capsys, "rules", "lint", "--rules", BROKEN)
     assert (code, err) == (1, "")
     assert out.splitlines() == [*BROKEN_FINDINGS, "Found 21 problems in 5 of 6 pack files."]
+
+
+PLACE_AND_PATH = re.compile(r"^(?:error: )?(?P<where>\S+:\d+:\d+): (?:\[(?P<path>.*?)\] )?")
+
+
+def places_and_paths(lines: list[str]) -> set[tuple[str, str | None]]:
+    return {(m["where"], m["path"]) for m in map(PLACE_AND_PATH.match, lines) if m}
+
+
+@pytest.mark.parametrize("pack", ["a-schema.yaml", "core.yaml", "zz-av.yaml"])
+def test_check_and_lint_write_a_problem_at_the_same_place_with_the_same_path(
+        pack: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Where `check --rules` finds a problem in a broken pack, `rules lint` finds one at the same file,
+    line and column with the same [path in the pack] (lint finds more: its authoring checks)."""
+    (tmp_path / pack).write_bytes((ROOT / BROKEN / pack).read_bytes())
+    code, _, err = run(capsys, "check", "examples/m11-truck-corridor.yaml", "--rules", str(tmp_path))
+    lines = err.splitlines()
+    assert (code, len(lines) >= 2, [line for line in lines if not PLACE_AND_PATH.match(line)]) == (2, True, []), err
+    checked = places_and_paths(lines)
+    _, out, _ = run(capsys, "rules", "lint", "--rules", str(tmp_path))
+    assert sorted(checked - places_and_paths(out.splitlines())) == []
 
 
 def test_shipped_packs_lint_clean(capsys: pytest.CaptureFixture[str]) -> None:

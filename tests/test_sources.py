@@ -89,10 +89,10 @@ def test_a_broken_registry_is_reported_with_its_position(tmp_path: Path) -> None
     assert "'statute' is not one of" in problem.message
 
 
-OFFICIAL_HOST_MESSAGE = ("packs/pack.yaml:9:52: [SRC-TERM.basis[0].url] SRC-TERM: 'verified' needs an official "
+OFFICIAL_HOST_MESSAGE = ("packs/pack.yaml:9:52: [require[0].basis[0].url] SRC-TERM: 'verified' needs an official "
                          "text, and rapsinews.com is not among the official hosts of packs/sources.yaml; cite the "
                          "official text or mark the basis 'partial' with a note")
-UNCITED_MESSAGE = ("packs/pack.yaml:9:9: [SRC-TERM.basis[0]] SRC-TERM: cite the instrument by its id in "
+UNCITED_MESSAGE = ("packs/pack.yaml:9:9: [require[0].basis[0]] SRC-TERM: cite the instrument by its id in "
                    "packs/sources.yaml ('source: ID'), not by name alone")
 
 
@@ -129,5 +129,5 @@ def test_lint_refuses_a_blocker_that_rests_only_on_unverified_sources(
     monkeypatch.chdir(tmp_path)
     assert main(["rules", "lint", "--rules", "packs"]) == 1
     assert capsys.readouterr().out.splitlines()[0] == (
-        "packs/pack.yaml:6:15: [SRC-TERM.severity] SRC-TERM: a blocker rests only on unverified sources; read one "
+        "packs/pack.yaml:6:15: [require[0].severity] SRC-TERM: a blocker rests only on unverified sources; read one "
         "of them (partial or verified) or make the rule major")

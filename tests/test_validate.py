@@ -38,7 +38,8 @@ def problems(raw: bytes) -> list[str]:
 
 def test_every_schema_error_at_once_with_line_column_and_field() -> None:
     assert problems(BROKEN) == [
-        "p.yaml:3:7: [metadata.id] 'bad id!' does not match the required pattern ^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$",
+        "p.yaml:3:7: [metadata.id] must start with a letter or digit and hold at most 80 letters, digits, '.', '_' "
+        "or '-'; found 'bad id!'",
         "p.yaml:7:11: [metadata.domain] 'self_driving' is not one of: autonomous_vehicles, medical_ai, "
         "unmanned_aircraft, telemedicine, financial_services, digital_innovation",
         "p.yaml:10:3: [applicant.lgeal_form] unknown key 'lgeal_form' (did you mean 'legal_form'?)",
@@ -165,6 +166,40 @@ def test_bounds_emptiness_and_repeats_are_said_in_plain_words() -> None:
         "p.yaml:4:33: [scope.term.duration_months] 0 (a number) is below the minimum of 1",
         "p.yaml:4:49: [scope.territory.regions] must not list the same value twice",
         "p.yaml:5:58: [technology.unmanned_aircraft.risk_assessment.sail] 9 (a number) is above the maximum of 6",
+    ]
+
+
+def _schema_patterns(node: object) -> set[str]:
+    """Every ``pattern`` keyword's regex in a schema (a property named "pattern" is not one)."""
+    if isinstance(node, list):
+        return {p for v in node for p in _schema_patterns(v)}
+    if not isinstance(node, dict):
+        return set()
+    own = {node["pattern"]} if isinstance(node.get("pattern"), str) else set()
+    return own | {p for v in node.values() for p in _schema_patterns(v)}
+
+
+def test_every_pattern_of_the_schema_is_said_in_words() -> None:
+    """No message shows a raw regex: a pattern added to the schema needs its words in PATTERN_WORDS."""
+    from evaluator.validate import PATTERN_WORDS, proposal_schema
+
+    assert sorted(_schema_patterns(proposal_schema())) == sorted(PATTERN_WORDS)
+
+
+def test_a_value_that_fails_a_pattern_is_told_what_the_pattern_asks_for() -> None:
+    raw = (b"descriptor_version: 1\nmetadata: {id: ../../etc/passwd, title: t, version: '1', framework: ru-elr, "
+           b"domain: medical_ai}\napplicant: {name: A, country: de, contact: {email: a@b}}\n"
+           b"insurance: {currency: euro}\nsafety: {hazards: [{id: H 1, description: d, mitigations: []}]}\n")
+    assert problems(raw) == [
+        "p.yaml:2:16: [metadata.id] must start with a letter or digit and hold at most 80 letters, digits, '.', "
+        "'_' or '-'; found '../../etc/passwd'",
+        "p.yaml:3:31: [applicant.country] must be two capital letters, the ISO 3166-1 alpha-2 country code "
+        "(e.g. 'DE'); found 'de'",
+        "p.yaml:3:52: [applicant.contact.email] must be an e-mail address: a name, one '@' and a domain with a "
+        "dot, without spaces (e.g. 'name@example.org'); found 'a@b'",
+        "p.yaml:4:23: [insurance.currency] must be three capital letters, the ISO 4217 currency code (e.g. "
+        "'EUR'); found 'euro'",
+        "p.yaml:5:25: [safety.hazards[0].id] must hold only letters, digits, '.', '_' or '-'; found 'H 1'",
     ]
 
 
