@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from evaluator.errors import EvaluatorError
+from evaluator.errors import EvaluatorError, display_path
 from evaluator.records import record
 from evaluator.rulebook import (
     PILLARS,
@@ -194,11 +194,3 @@ def _table(rows: list[tuple[str, ...]], right: bool = False) -> list[str]:
         cells = [cell.rjust(w) if right and i else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True))]
         out.append("  ".join(cells).rstrip())
     return out
-
-
-def display_path(path: str) -> str:
-    """Paths under the working directory are shown relative to it, as editors expect."""
-    try:
-        return str(Path(path).resolve().relative_to(Path.cwd()))
-    except ValueError:
-        return path

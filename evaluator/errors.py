@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from evaluator.records import record
+
+
+def display_path(path: str) -> str:
+    """Paths under the working directory are shown relative to it, as editors expect."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return path
 
 
 @record

@@ -9,9 +9,9 @@ from typing import Any
 
 import yaml
 
-from evaluator.catalog import Catalog, Entry, display_path, load_catalog
+from evaluator.catalog import Catalog, Entry, load_catalog
 from evaluator.condtext import condition_lines, literal
-from evaluator.errors import EvaluatorError
+from evaluator.errors import EvaluatorError, display_path
 from evaluator.rulebook import DeriveRule, RequireRule, did_you_mean
 
 #: A computed field and the descriptor section it is computed from.

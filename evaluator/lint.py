@@ -22,8 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evaluator.catalog import display_path
-from evaluator.errors import EvaluatorError, Problem, RuleFileError
+from evaluator.errors import EvaluatorError, Problem, RuleFileError, display_path
 from evaluator.loader import load_file
 from evaluator.records import record
 from evaluator.rulebook import (

@@ -18,8 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from evaluator.catalog import display_path
-from evaluator.errors import Problem
+from evaluator.errors import Problem, display_path
 from evaluator.lint_overrides import override_problems
 from evaluator.loader import PathKey, dotted
 from evaluator.rulebook import PARAM_PLACEHOLDER, Rulebook, RulePack, did_you_mean
@@ -234,16 +233,15 @@ def _unofficial_verified(pack: RulePack) -> list[Problem]:
     if registry is None:
         return []
     problems = []
-    for kind, index, raw in _rules(pack):
-        for number, basis in enumerate(raw.get("basis") or []):
-            url = basis.get("url") or (registry.instruments[basis["source"]].url if basis.get("source")
-                                       in registry.instruments else "")
-            if basis.get("confidence", "verified") != "verified" or not url or registry.is_official(url):
-                continue
-            where = (kind, index, "basis", number, "url" if "url" in basis else "source")
-            problems.append(at(pack, where, f"{raw['id']}: 'verified' needs an official text, and "
-                               f"{urlsplit(url).hostname} is not among the official hosts of {display_path(registry.path)}; "
-                               "cite the official text or mark the basis 'partial' with a note"))
+    for where, raw, basis in _bases(pack):
+        entry = registry.cited(basis)
+        url = basis.get("url") or (entry.url if entry else "")
+        if basis.get("confidence", "verified") != "verified" or not url or registry.is_official(url):
+            continue
+        problems.append(at(pack, where + ("url" if "url" in basis else "source",),
+                           f"{raw['id']}: 'verified' needs an official text, and {urlsplit(url).hostname} is not "
+                           f"among the official hosts of {display_path(registry.path)}; cite the official text or "
+                           "mark the basis 'partial' with a note"))
     return problems
 
 
@@ -252,10 +250,17 @@ def _uncited(pack: RulePack) -> list[Problem]:
     registry = registry_beside(Path(pack.path))
     if registry is None:
         return []
-    return [at(pack, (kind, index, "basis", number), f"{raw['id']}: cite the instrument by its id in "
-               f"{display_path(registry.path)} ('source: ID'), not by name alone")
-            for kind, index, raw in _rules(pack)
-            for number, basis in enumerate(raw.get("basis") or []) if isinstance(basis, dict) and "source" not in basis]
+    return [at(pack, where, f"{raw['id']}: cite the instrument by its id in {display_path(registry.path)} "
+               "('source: ID'), not by name alone")
+            for where, raw, basis in _bases(pack) if "source" not in basis]
+
+
+def _bases(pack: RulePack) -> Iterator[tuple[PathKey, dict[str, Any], dict[str, Any]]]:
+    """Each basis of each rule: its path in the pack, its rule and itself."""
+    for kind, index, raw in _rules(pack):
+        for number, basis in enumerate(raw.get("basis") or []):
+            if isinstance(basis, dict):
+                yield (kind, index, "basis", number), raw, basis
 
 
 def _unsupported_blockers(pack: RulePack) -> list[Problem]:

@@ -14,8 +14,7 @@ import dataclasses
 from typing import Any
 
 from evaluator import conditions as c
-from evaluator.catalog import display_path
-from evaluator.errors import Problem
+from evaluator.errors import Problem, display_path
 from evaluator.rulebook import DeriveRule, Rulebook
 
 

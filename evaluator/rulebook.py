@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from evaluator import conditions as c
-from evaluator.errors import EvaluatorError, Problem, RuleFileError
+from evaluator.errors import EvaluatorError, Problem, RuleFileError, display_path
 from evaluator.loader import Document, PathKey, Position, SourceMap, dotted, load_file
 from evaluator.packagedata import package_dir
 from evaluator.records import record
@@ -313,17 +313,10 @@ def _check_sources(document: Document, path: Path) -> None:
                 where = (kind, index, "basis", number, "source")
                 known = list(registry.instruments) if registry else []
                 problems.append(located(document, where, (
-                    f"unknown source '{source}'{did_you_mean(source, known)} in {_shown(registry.path)}"
+                    f"unknown source '{source}'{did_you_mean(source, known)} in {display_path(registry.path)}"
                     if registry else f"source '{source}' cited, but there is no {REGISTRY_NAME} beside the pack")))
     if problems:
         raise RuleFileError(problems)
-
-
-def _shown(path: str) -> str:
-    try:
-        return str(Path(path).relative_to(Path.cwd()))
-    except ValueError:
-        return path
 
 
 def _schema_message(error: jsonschema.ValidationError) -> str:
@@ -547,7 +540,7 @@ class _Assembler:
 def _basis(raw: dict[str, Any], registry: Registry | None) -> Basis:
     """A basis as written, its title and URL filled from the registry when it cites a ``source``
     (``_read_pack`` has checked that the id exists)."""
-    entry = registry.instruments[raw["source"]] if registry is not None and "source" in raw else None
+    entry = registry.cited(raw) if registry is not None else None
     instrument = raw.get("instrument") or (entry.title_en or entry.title if entry else "")
     url = raw.get("url") or (entry.url if entry else "")
     return Basis(instrument, raw["article"], url, raw.get("confidence", "verified"), raw.get("note"),

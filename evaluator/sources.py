@@ -44,6 +44,11 @@ class Registry:
     path: str
     data: dict[str, Any]
 
+    def cited(self, basis: dict[str, Any]) -> Instrument | None:
+        """The instrument a basis (as written in a pack) cites by ``source``, if it is registered."""
+        source = basis.get("source")
+        return self.instruments.get(source) if isinstance(source, str) else None
+
     def is_official(self, url: str) -> bool:
         """Whether ``url`` is on an official host (or a subdomain of one)."""
         host = (urlsplit(url).hostname or "").lower()
